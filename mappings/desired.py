@@ -1,0 +1,76 @@
+"""Desired state: who should have what, computed from roster + policy alone.
+
+For every person and every rule that matches them, each grant of the rule adds a
+``Want`` (level + the rule names that gave it) on that resource. Several rules granting
+the same resource merge to the highest level and keep every rule name, so each planned
+change can say exactly which rules want it. A person who holds any grant in a service
+needs an account there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from mappings.models import LEVEL_RANK, Person
+from mappings.policy import Policy, Rule
+
+
+@dataclass(frozen=True)
+class Want:
+    """A desired level on one resource for one person, and the rules behind it."""
+
+    level: str
+    rules: tuple[str, ...]
+
+    def merge(self, other: Want) -> Want:
+        level = self.level if LEVEL_RANK[self.level] >= LEVEL_RANK[other.level] else other.level
+        return Want(level, tuple(sorted(set(self.rules) | set(other.rules))))
+
+
+@dataclass
+class DesiredService:
+    """Everything one service should hold."""
+
+    service: str
+    grants: dict[str, dict[str, Want]] = field(default_factory=lambda: defaultdict(dict))  # key → pid → want
+    accounts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # person id → rules
+
+    def members_of(self, key: str) -> dict[str, Want]:
+        return self.grants.get(key, {})
+
+
+def matches(rule: Rule, person: Person, roles: frozenset[str]) -> bool:
+    """Whether ``person`` (holding ``roles`` today) meets every condition of ``rule``."""
+    when = rule.when
+    if person.status not in when.status:
+        return False
+    if when.role is not None and not roles.intersection(when.role):
+        return False
+    if when.team is not None and person.team not in when.team:
+        return False
+    if when.tier is not None and person.tier not in when.tier:
+        return False
+    return all(person.attributes.get(k) in v for k, v in when.attributes.items())
+
+
+def desired_state(people: list[Person], policy: Policy, today: date) -> dict[str, DesiredService]:
+    """Desired grants and accounts per service for every service the policy names."""
+    services = set(policy.resources) | set(policy.services)
+    out = {s: DesiredService(s) for s in services}
+    for person in people:
+        roles = person.role_names(today)
+        for rule in policy.rules:
+            if not matches(rule, person, roles):
+                continue
+            for grant in rule.grant:
+                svc = out[grant.service]
+                want = Want(grant.level, (rule.name,))
+                current = svc.grants[grant.key].get(person.id)
+                svc.grants[grant.key][person.id] = current.merge(want) if current else want
+                svc.accounts[person.id] = tuple(sorted(set(svc.accounts.get(person.id, ())) | {rule.name}))
+    return out
+
+
+__all__ = ["DesiredService", "Want", "desired_state", "matches"]

@@ -1,0 +1,112 @@
+"""Opening the coalition's SQLite file, and the small helpers every state module shares.
+
+The file holds personal data (names, mobiles, emails), so it is created owner-only (0600)
+before SQLite first touches it, and tightened if an older file is looser. It runs in WAL
+mode with a busy timeout, so a reader (a report, the CLI) never blocks the single writer
+for long, and with foreign keys on, so a role or an identity cannot outlive its person.
+
+Opening refuses, with the path in the message, a file that is not SQLite or that is some
+other program's SQLite database: applying our migrations to it would corrupt it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from pydantic import BaseModel
+
+from state.migrations import MIGRATIONS
+
+FILE_MODE = 0o600
+BUSY_TIMEOUT_MS = 5000
+
+
+class StateError(Exception):
+    """The state store cannot be used: not a Muster database, or data that cannot be stored."""
+
+
+def open_db(path: str | Path | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) a Muster database and apply pending migrations; None → in-memory."""
+    db = sqlite_utils.Database(memory=True) if path is None else _open_file(Path(path).expanduser())
+    db.execute("PRAGMA foreign_keys = ON")
+    MIGRATIONS.apply(db)
+    return db
+
+
+def _open_file(path: Path) -> sqlite_utils.Database:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+    db = _connect(path)
+    if path.stat().st_mode & 0o777 != FILE_MODE:
+        os.chmod(path, FILE_MODE)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.enable_wal()
+    return db
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    db = sqlite_utils.Database(path)
+    try:
+        tables = set(db.table_names())
+    except sqlite3.DatabaseError as e:
+        db.close()
+        raise StateError(f"{path}: not a Muster database ({e})") from None
+    if tables and not _is_muster(db, tables):
+        db.close()
+        raise StateError(f"{path}: not a Muster database (it has tables but no Muster migrations)")
+    return db
+
+
+def _is_muster(db: sqlite_utils.Database, tables: set[str]) -> bool:
+    return "_sqlite_migrations" in tables and bool(MIGRATIONS.applied(db))
+
+
+# --- helpers shared by the state modules ---------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def utc_now() -> str:
+    """The current UTC time as an ISO-8601 string (tests freeze it by patching ``_now``)."""
+    return _now().isoformat(timespec="microseconds")
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON text (sorted keys, no spaces), as stored in every JSON column."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def loads(text: str | None) -> Any:
+    """Decode a JSON column; NULL stays None."""
+    return None if text is None else json.loads(text)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, (date, datetime)):
+        return obj.isoformat()
+    raise StateError(f"cannot store a {type(obj).__name__} as JSON")
+
+
+def chunked(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """Slices of at most ``size`` items: SQLite caps the number of ``?`` in one statement."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def placeholders(items: Iterable[Any]) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` clause."""
+    return ", ".join("?" for _ in items)

@@ -1,0 +1,164 @@
+"""The whole schema history of a Muster database, as one ordered set of migrations.
+
+A database records which migrations it has had (``_sqlite_migrations``), so ``open_db``
+applies only the new ones, each in its own transaction together with that record. Never
+edit or rename a function once it has shipped: add a new one below it. Production code
+never creates or alters tables on the fly (no ``alter=True``); every table, key and
+index is declared here, so the schema is the same on every coalition's machine.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+MIGRATIONS = Migrations("muster")
+
+
+@MIGRATIONS()
+def m001_people(db: Database) -> None:
+    db["people"].create(
+        {"id": str, "name": str, "mobile": str, "email": str, "status": str, "team": str,
+         "tier": str, "attributes": str, "updated_at": str},
+        pk="id",
+        not_null={"id", "name", "status", "attributes", "updated_at"},
+        defaults={"status": "active", "attributes": "{}"},
+    )
+    db["people"].create_index(["mobile"], index_name="people_mobile")
+    db["people"].create_index(["status"], index_name="people_status")
+    # Emails are matched case-insensitively; the index must share the collation to be used.
+    db.execute("CREATE INDEX people_email ON people (email COLLATE NOCASE)")
+
+
+@MIGRATIONS()
+def m002_role_assignments(db: Database) -> None:
+    db["role_assignments"].create(
+        {"person_id": str, "position": int, "role": str, "start": str, "end": str},
+        pk=("person_id", "position"),
+        not_null={"person_id", "position", "role"},
+        foreign_keys=[("person_id", "people", "id")],
+    )
+    db["role_assignments"].create_index(["role"], index_name="role_assignments_role")
+
+
+@MIGRATIONS()
+def m003_identities(db: Database) -> None:
+    db["identities"].create(
+        {"service": str, "external_id": str, "person_id": str, "matched_by": str, "linked_at": str},
+        pk=("service", "external_id"),
+        not_null={"service", "external_id", "person_id", "matched_by", "linked_at"},
+        foreign_keys=[("person_id", "people", "id")],
+    )
+    db["identities"].create_index(["person_id"], index_name="identities_person")
+
+
+@MIGRATIONS()
+def m004_reviews(db: Database) -> None:
+    db["reviews"].create(
+        {"id": int, "service": str, "external_id": str, "reason": str, "candidates": str,
+         "created_at": str, "updated_at": str, "resolved_at": str, "resolution": str},
+        pk="id",
+        not_null={"service", "external_id", "reason", "candidates", "created_at", "updated_at"},
+    )
+    # Resolved items stay as history; at most one is open per account.
+    db.execute(
+        "CREATE UNIQUE INDEX reviews_open ON reviews (service, external_id) WHERE resolved_at IS NULL"
+    )
+
+
+@MIGRATIONS()
+def m005_resources(db: Database) -> None:
+    db["resources"].create(
+        {"service": str, "key": str, "external_id": str, "kind": str, "name": str,
+         "run_id": str, "updated_at": str},
+        pk=("service", "key"),
+        not_null={"service", "key", "external_id", "kind", "name", "updated_at"},
+    )
+
+
+@MIGRATIONS()
+def m006_snapshots(db: Database) -> None:
+    db["snapshots"].create(
+        {"id": int, "service": str, "run_id": str, "taken_at": str, "complete": int,
+         "fingerprint": str, "observed": str},
+        pk="id",
+        not_null={"service", "run_id", "taken_at", "complete", "fingerprint", "observed"},
+    )
+    db["snapshots"].create_index(["service", "run_id"], index_name="snapshots_service_run", unique=True)
+
+
+@MIGRATIONS()
+def m007_cursors(db: Database) -> None:
+    db["cursors"].create(
+        {"connector": str, "stream": str, "value": str, "updated_at": str},
+        pk=("connector", "stream"),
+        not_null={"connector", "stream", "value", "updated_at"},
+    )
+
+
+@MIGRATIONS()
+def m008_runs(db: Database) -> None:
+    db["runs"].create(
+        {"id": str, "kind": str, "actor": str, "params": str, "status": str,
+         "started_at": str, "finished_at": str, "summary": str},
+        pk="id",
+        not_null={"id", "kind", "actor", "params", "status", "started_at"},
+    )
+    db["runs"].create_index(["started_at"], index_name="runs_started")
+
+
+@MIGRATIONS()
+def m009_plans(db: Database) -> None:
+    db["plans"].create(
+        {"id": str, "run_id": str, "status": str, "basis": str, "created_at": str,
+         "saved_at": str, "changes": int, "refused": int, "body": str},
+        pk="id",
+        not_null={"id", "status", "basis", "saved_at", "changes", "refused", "body"},
+    )
+
+
+@MIGRATIONS()
+def m010_journal(db: Database) -> None:
+    db["journal"].create(
+        {"plan_id": str, "key": str, "run_id": str, "service": str, "target": str,
+         "object_id": str, "op": str, "change": str, "planned_at": str, "attempts": int,
+         "sent_at": str, "applied_at": str, "failed_at": str, "last_error": str, "result": str},
+        pk=("plan_id", "key"),
+        not_null={"plan_id", "key", "service", "target", "object_id", "op", "change", "planned_at",
+                  "attempts"},
+        defaults={"attempts": 0},
+    )
+    db["journal"].create_index(["key"], index_name="journal_key")
+    # Crash recovery asks for "sent, never answered" across all plans: keep that set indexed.
+    db.execute(
+        "CREATE INDEX journal_unconfirmed ON journal (sent_at)"
+        " WHERE sent_at IS NOT NULL AND applied_at IS NULL AND failed_at IS NULL"
+    )
+
+
+@MIGRATIONS()
+def m011_applied_state(db: Database) -> None:
+    db["applied_state"].create(
+        {"service": str, "target": str, "object_id": str, "value": str, "run_id": str,
+         "applied_at": str},
+        pk=("service", "target", "object_id"),
+        not_null={"service", "target", "object_id", "value", "run_id", "applied_at"},
+    )
+
+
+@MIGRATIONS()
+def m012_audit(db: Database) -> None:
+    db["audit"].create(
+        {"seq": int, "at": str, "run_id": str, "actor": str, "action": str, "service": str,
+         "target": str, "object_id": str, "reason": str, "detail": str, "approved_by": str,
+         "prev_hash": str, "hash": str},
+        pk="seq",
+        not_null={"at", "actor", "action", "service", "target", "object_id", "reason",
+                  "detail", "prev_hash", "hash"},
+    )
+    db["audit"].create_index(["run_id"], index_name="audit_run")
+    # Append-only by construction: a casual UPDATE or DELETE fails. verify() catches the rest.
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_no_{event.lower()} BEFORE {event} ON audit"
+            " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END"
+        )
