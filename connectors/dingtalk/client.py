@@ -187,7 +187,8 @@ class DingTalkClient(ApiClient):
         if response.status_code >= 400 and isinstance(payload, dict) and payload.get("code"):
             cls = NEW_API_CODES.get(str(payload["code"]))
             if cls is not None:
-                raise cls(str(payload.get("message", "")), service=self.service, api=api, code=payload["code"])
+                message = str(payload.get("message", ""))
+                raise cls(message, service=self.service, api=api, code=payload["code"])
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -203,7 +204,8 @@ class DingTalkClient(ApiClient):
 
     def get_department(self, dept_id: int) -> DingTalkDepartment:
         """One department (``NotFound`` on 60003)."""
-        return DingTalkDepartment.model_validate(self.result("/topapi/v2/department/get", {"dept_id": dept_id}))
+        result = self.result("/topapi/v2/department/get", {"dept_id": dept_id})
+        return DingTalkDepartment.model_validate(result)
 
     def list_subdepartments(self, dept_id: int) -> list[DingTalkDepartment]:
         """Direct children only (listsub is one level deep)."""
@@ -232,8 +234,8 @@ class DingTalkClient(ApiClient):
         """Every direct member of one department, all pages (numeric cursor from 0)."""
         request = PageRequest("POST", "/topapi/v2/user/list", json={"dept_id": dept_id, "size": PAGE_SIZE})
         paginator = CursorPaginator("cursor", ("result", "next_cursor"), ("result", "has_more"), start=0)
-        for page in self.paginate(request, paginator, lambda p: (p.get("result") or {}).get("list")):
-            yield from (DingTalkUser.model_validate(row) for row in page)
+        for page in self.paginate(request, paginator, _user_page):
+            yield from page
 
     def list_user_ids(self, dept_id: int) -> list[str]:
         """Userids of a department's direct members (unpaged, not limited by contact scope)."""
@@ -256,7 +258,8 @@ class DingTalkClient(ApiClient):
 
     def get_chat(self, chatid: str) -> DingTalkChat:
         """A chat's name, owner and members (``GET /chat/get?chatid=``)."""
-        return DingTalkChat.model_validate(self.request("GET", "/chat/get", params={"chatid": chatid})["chat_info"])
+        payload = self.request("GET", "/chat/get", params={"chatid": chatid})
+        return DingTalkChat.model_validate(payload["chat_info"])
 
     def create_chat(self, name: str, owner: str, userids: list[str]) -> str:
         """Create a chat with ≤40 first members (owner among them); returns the chatid."""
@@ -284,6 +287,10 @@ class DingTalkClient(ApiClient):
                 "msg": {"msgtype": "text", "text": {"content": text}}}
         # Resending is safe: the same content to the same user is delivered once a day (§1.8).
         return _int(self.post("/topapi/message/corpconversation/asyncsend_v2", body).get("task_id"))
+
+
+def _user_page(payload: Any) -> list[DingTalkUser]:
+    return DingTalkUserPage.model_validate((payload or {}).get("result") or {}).users
 
 
 def _int(value: Any) -> int | None:

@@ -53,7 +53,8 @@ class DingTalkConnector:
         creds = sandbox.credentials
         kw.setdefault("base_url", SANDBOX_URL)
         kw.setdefault("transport", sandbox.transport())
-        return cls(appkey=creds["appkey"], appsecret=SecretStr(creds["appsecret"]), agentid=creds["agentid"], **kw)
+        return cls(appkey=creds["appkey"], appsecret=SecretStr(creds["appsecret"]), agentid=creds["agentid"],
+                   **kw)
 
     def check(self) -> None:
         """Fetch a token and read the root department (``AuthError`` on bad credentials)."""
@@ -198,12 +199,20 @@ class DingTalkConnector:
         if not owner:
             raise InvalidPayload("a DingTalk chat needs an owner", service=self.name)
         members = [owner] + sorted(set(spec.members) - {owner})
-        chatid = self.client.create_chat(spec.name, owner, members[:CHAT_BATCH])
+        created, unknown = 1, []
+        try:
+            chatid = self.client.create_chat(spec.name, owner, members[:CHAT_BATCH])
+        except NotFound as exc:  # 60121: set unknown users aside (all of them, batches to come too)
+            unknown = self._unknown_users(exc, members, owner)
+            members = [m for m in members if m not in unknown]
+            created += 1
+            chatid = self.client.create_chat(spec.name, owner, members[:CHAT_BATCH])
         try:
             calls, rejected = self._send_updates(chatid, members[CHAT_BATCH:], [], None)
         except ConnectorError as exc:  # the chat exists: report it, the next sync adds the rest
-            return ApplyResult(created_id=chatid, detail=f"created; adding the remaining members failed: {exc}")
-        return ApplyResult(created_id=chatid, calls=1 + calls, rejected=rejected)
+            detail = f"created; adding the remaining members failed: {exc}"
+            return ApplyResult(created_id=chatid, calls=created, detail=detail, rejected=tuple(unknown))
+        return ApplyResult(created_id=chatid, calls=created + calls, rejected=tuple(unknown) + rejected)
 
     # --- membership ----------------------------------------------------------------
 
@@ -234,7 +243,7 @@ class DingTalkConnector:
                       owner: str | None) -> tuple[int, tuple[str, ...]]:
         """/chat/update in as few calls as the caps allow; unknown userids are set aside."""
         calls, rejected = 0, []
-        for i in range(0, max(len(adds), len(removes)), CHAT_BATCH):
+        for i in range(0, max(len(adds), len(removes), 1 if owner else 0), CHAT_BATCH):
             batch_add, batch_remove = adds[i:i + CHAT_BATCH], removes[i:i + CHAT_BATCH]
             batch_owner = owner if i == 0 else None
             try:
@@ -300,7 +309,8 @@ class DingTalkConnector:
         text to the same user within a day and anything past 500 a user a day (§1.8).
         """
         userids = sorted(set(external_ids))
-        tasks = [self.client.send_work_notice(self.agentid, batch, text) for batch in _chunks(userids, MESSAGE_BATCH)]
+        batches = _chunks(userids, MESSAGE_BATCH)
+        tasks = [self.client.send_work_notice(self.agentid, batch, text) for batch in batches]
         return ApplyResult(calls=len(tasks), detail="task ids: " + ",".join(str(t) for t in tasks))
 
 
