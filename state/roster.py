@@ -18,8 +18,8 @@ from typing import Any, get_args
 import sqlite_utils
 from sqlite_utils.db import NotFoundError
 
-from mappings.models import Person, RoleAssignment, Status, digest
-from state.db import dumps, loads, utc_now
+from mappings.models import Person, Status, digest
+from state.db import dumps, loads, paused_gc, utc_now
 
 STATUSES: tuple[str, ...] = get_args(Status)
 _ID_PATTERN = "P[0-9][0-9][0-9][0-9][0-9][0-9]*"
@@ -83,7 +83,8 @@ def set_status(db: sqlite_utils.Database, person_id: str, status: str) -> None:
 
 def roster_digest(db: sqlite_utils.Database) -> str:
     """A stable sha256 over all people and their roles, for plans to record their basis."""
-    return digest([p.model_dump(mode="json") for p in list_people(db)])
+    with paused_gc():
+        return digest([p.model_dump(mode="json") for p in list_people(db)])
 
 
 def _check_status(status: str) -> None:
@@ -91,30 +92,29 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
 
 
+_PEOPLE_COLUMNS = "id, name, mobile, email, status, team, tier, attributes"
+
+
 def _select(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Person]:
+    # Plain tuples and one validation per person: this is the 100k-row hot path.
     roles: dict[str, list[dict]] = defaultdict(list)
     role_sql = (
-        f"SELECT * FROM role_assignments WHERE person_id IN (SELECT id FROM people WHERE {where})"
-        " ORDER BY person_id, position"
+        'SELECT person_id, role, start, "end" FROM role_assignments'
+        f" WHERE person_id IN (SELECT id FROM people WHERE {where}) ORDER BY person_id, position"
     )
-    for row in db.query(role_sql, params):
-        roles[row["person_id"]].append(row)
-    people = db.query(f"SELECT * FROM people WHERE {where} ORDER BY id", params)
-    return [_person(row, roles.get(row["id"], ())) for row in people]
+    for person_id, role, start, end in db.execute(role_sql, params):
+        roles[person_id].append({"role": role, "start": start, "end": end})
+    people = db.execute(f"SELECT {_PEOPLE_COLUMNS} FROM people WHERE {where} ORDER BY id", params)
+    with paused_gc():
+        return [_person(row, roles.get(row[0], [])) for row in people]
 
 
-def _person(row: dict, roles: Iterable[dict]) -> Person:
-    return Person(
-        id=row["id"],
-        name=row["name"],
-        mobile=row["mobile"],
-        email=row["email"],
-        status=row["status"],
-        team=row["team"],
-        tier=row["tier"],
-        roles=tuple(RoleAssignment(role=r["role"], start=r["start"], end=r["end"]) for r in roles),
-        attributes=loads(row["attributes"]),
-    )
+def _person(row: tuple, roles: list[dict]) -> Person:
+    pid, name, mobile, email, status, team, tier, attributes = row
+    return Person.model_validate({
+        "id": pid, "name": name, "mobile": mobile, "email": email, "status": status,
+        "team": team, "tier": tier, "roles": roles, "attributes": loads(attributes),
+    })
 
 
 def _person_row(p: Person, now: str) -> dict:
