@@ -117,7 +117,7 @@ def pydantic_error(doc: LocatedYaml, exc: Any) -> ConfigError:
     """The first error of a pydantic ``ValidationError``, located in ``doc``."""
     first = exc.errors()[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         message = "unknown field"
     elif first.get("type") == "missing":

@@ -254,3 +254,28 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, (date, datetime)):
         return obj.isoformat()
     raise TypeError(type(obj).__name__)
+
+
+__all__ = [
+    "LEVEL_RANK",
+    "PHASES",
+    "Account",
+    "AccountSpec",
+    "ApplyResult",
+    "Change",
+    "Group",
+    "GroupKind",
+    "GroupSpec",
+    "Identity",
+    "Level",
+    "Member",
+    "MembershipDelta",
+    "Observed",
+    "Op",
+    "Person",
+    "Plan",
+    "Refusal",
+    "RoleAssignment",
+    "Status",
+    "digest",
+]

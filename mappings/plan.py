@@ -50,6 +50,20 @@ class Context:
         self.prefix = self.policy.service(self.service).userid_prefix
         self.traits = SERVICES[self.service]
 
+    def contact_owner(self, person: Person) -> str | None:
+        """An existing account (not this person's) holding the person's mobile or email."""
+        if not hasattr(self, "_contacts"):
+            self._contacts: dict[str, str] = {}
+            for a in self.observed.accounts:
+                for key in (try_mobile(a.mobile), try_email(a.email)):
+                    if key:
+                        self._contacts.setdefault(key, a.external_id)
+        for key in (person.mobile, person.email):
+            ext = self._contacts.get(key) if key else None
+            if ext and self.ext_person.get(ext) != person.id:
+                return ext
+        return None
+
     def refuse(self, target: str, reason: str, object_id: str = "", count: int = 1) -> None:
         self.refused.append(Refusal(service=self.service, target=target, object_id=object_id,
                                     reason=reason, count=count))
@@ -157,6 +171,11 @@ def _plan_create(ctx: Context, pid: str, rules: tuple[str, ...]) -> None:
     if ctx.traits.account_needs_contact and not (person.mobile or person.email):
         ctx.refuse("account", f"cannot create an account for {person.name}: no mobile or email", pid)
         return
+    clash = ctx.contact_owner(person)
+    if clash:
+        ctx.refuse("account", f"not creating an account for {person.name}: account {clash} already has their "
+                   "mobile or email but could not be linked to them (see `muster review`)", pid)
+        return
     ext = userid_for(ctx.prefix, pid)
     if ext in ctx.accounts:  # an account with our id exists but is linked elsewhere or under review
         ctx.refuse("account", f"account id {ext} exists but is not linked to {person.name}; see review", pid)
@@ -186,7 +205,7 @@ def _plan_update(ctx: Context, pid: str, account: Account, rules: tuple[str, ...
 
 def _update_reason(ctx: Context, pid: str, after: dict, rules: tuple[str, ...]) -> str:
     what = ", ".join(sorted(after))
-    return f"{ctx.label(pid)}'s {what} differ from the roster and policy (rules: {', '.join(rules)})"
+    return f"update {ctx.label(pid)}'s {what} to match the roster and policy (rules: {', '.join(rules)})"
 
 
 # --- chats and tags -------------------------------------------------------------------
@@ -227,7 +246,8 @@ def _plan_group_create(ctx: Context, res: Resource, target: str, members: dict[s
         ids = ids[: ctx.traits.chat_max_members]
     rules = tuple(sorted({r for w in members.values() for r in w.rules}))
     after = {"kind": res.kind, "name": res.name, "members": ids,
-             "owner": ctx.person_ext[owner] if owner else None, "proposed_id": _proposed_id(ctx, res)}
+             "owner": ctx.person_ext[owner] if owner else None,
+             "proposed_id": _proposed_id(ctx, res) if res.kind == "chat" else None}
     ctx.changes.append(Change(op="add", service=ctx.service, target=target, object_id="*", after=after,
                               rules=rules, label=res.name,
                               reason=f"create {res.kind} {res.name} with {len(ids)} members "

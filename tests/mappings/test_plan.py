@@ -73,7 +73,7 @@ def test_empty_service_gets_departments_accounts_then_groups_in_api_order():
         ("add", "chat:all-hands", "*", {"kind": "chat", "name": "全体志愿者", "members": ["mp000001", "mp000002"],
                                         "owner": "mp000002", "proposed_id": "mallhands"}),
         ("add", "tag:counsellors", "*", {"kind": "tag", "name": "心理咨询师", "members": [], "owner": None,
-                                         "proposed_id": "mcounsellors"}),
+                                         "proposed_id": None}),
     ]
     assert plan.changes[4].rules == ("coordinators", "everyone")
     # the counsellors tag has nobody yet: created empty, ready for the first counsellor

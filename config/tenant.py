@@ -1,0 +1,151 @@
+"""The tenant config file (``muster.yaml``): a coalition's database, policy and connections.
+
+Secrets are only ever *references*: ``{env: NAME}`` or ``{prefect_secret: block-name}``.
+A literal secret in the file is an error, so a config can be committed and shared.
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from config._yaml import ConfigError, LocatedYaml, load_yaml, pydantic_error
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives: an environment variable or a Prefect Secret block."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    prefect_secret: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literals(cls, value):
+        if isinstance(value, (str, int)):
+            raise ValueError("secrets are only given by reference: use {env: VARIABLE} or {prefect_secret: NAME}")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.env is None) == (self.prefect_secret is None):
+            raise ValueError("give exactly one of env or prefect_secret")
+        return self
+
+    def resolve(self, prefect_lookup: Callable[[str], str] | None = None) -> SecretStr:
+        """The secret's value; ``ConfigError`` when it is not set."""
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"environment variable {self.env} is not set")
+            return SecretStr(value)
+        if prefect_lookup is None:
+            raise ConfigError(f"Prefect Secret block {self.prefect_secret!r} needs Prefect")
+        return SecretStr(prefect_lookup(self.prefect_secret))
+
+
+class _Connection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    rate_limit: bool = True  # the documented limits; off only against a local sandbox
+    sandbox: bool = False  # run against an in-process sandbox (demo, tests)
+
+
+class WeComConnection(_Connection):
+    """WeCom self-built app: corp id, app secret, agent id."""
+
+    service: Literal["wecom"] = "wecom"
+    base_url: str = "https://qyapi.weixin.qq.com"
+    corpid: str = Field(min_length=1)
+    corpsecret: SecretRef
+    agentid: int
+
+
+class DingTalkConnection(_Connection):
+    """DingTalk internal app: app key, app secret, agent id."""
+
+    service: Literal["dingtalk"] = "dingtalk"
+    base_url: str = "https://oapi.dingtalk.com"
+    appkey: str = Field(min_length=1)
+    appsecret: SecretRef
+    agentid: int
+
+
+CONNECTIONS = {"wecom": WeComConnection, "dingtalk": DingTalkConnection}
+Connection = Annotated[WeComConnection | DingTalkConnection, Field(discriminator="service")]
+
+
+class TenantConfig(BaseModel):
+    """One coalition's config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    coalition: str = Field(min_length=1)
+    database: Path = Path("muster.db")
+    policy: Path = Path("policy.yaml")
+    reports: Path = Path("reports")
+    services: dict[str, Connection] = Field(default_factory=dict)
+    file: Path | None = Field(None, exclude=True)
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _tag_services(cls, value):
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, conn in value.items():
+            if name not in CONNECTIONS:
+                raise ValueError(f"unknown service {name!r} (known: {', '.join(sorted(CONNECTIONS))})")
+            out[name] = {**conn, "service": name} if isinstance(conn, dict) else conn
+        return out
+
+    def enabled(self) -> dict[str, Connection]:
+        return {k: v for k, v in self.services.items() if v.enabled}
+
+    def resolve_paths(self, base: Path) -> TenantConfig:
+        """Paths made absolute against ``base`` (the config file's folder)."""
+        fix = {k: (base / getattr(self, k)).resolve() for k in ("database", "policy", "reports")}
+        return self.model_copy(update=fix)
+
+
+def load_config(path: str | Path) -> TenantConfig:
+    """Load ``muster.yaml``; ``ConfigError`` names file, line and field."""
+    path = Path(path)
+    doc = load_yaml(path)
+    return parse_config(doc).model_copy(update={"file": path}).resolve_paths(path.parent)
+
+
+def parse_config(doc: LocatedYaml) -> TenantConfig:
+    """Validate located YAML into a ``TenantConfig``."""
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "the config must be a mapping (coalition, database, policy, services)")
+    try:
+        return TenantConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _located(doc, exc) from None
+
+
+def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    # tagged-union errors carry the tag in the location: ("services", "wecom", "wecom", "corpid")
+    loc = list(first["loc"])
+    if len(loc) >= 3 and loc[0] == "services" and loc[2] == loc[1]:
+        del loc[2]
+    fixed = [{**first, "loc": tuple(loc)}]
+
+    class _Shim:
+        def errors(self):
+            return fixed
+
+    return pydantic_error(doc, _Shim())
+
+
+__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "SecretRef", "TenantConfig", "WeComConnection",
+           "load_config", "parse_config"]

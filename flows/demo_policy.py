@@ -1,0 +1,106 @@
+"""The policy of the demo coalition (and of ``muster init --sandbox-info``).
+
+Written out as YAML into the demo folder, so what the demo does is what a coalition
+would get from the same file. Existing chats are named by id: neither WeCom nor
+DingTalk can list chats, so a coalition must say which existing chat is which.
+"""
+
+from __future__ import annotations
+
+from flows.demo import ROLES, TEAMS
+
+
+def demo_policy(chats: dict[str, dict[str, str]]) -> str:
+    """Policy YAML for the demo coalition; ``chats`` = service → chat key → existing chat id."""
+    teams = "\n".join(f"  {k}: {{name: {v}}}" for k, v in TEAMS.items())
+    roles = "\n".join(f"  {k}: {{name: {v}}}" for k, v in ROLES.items())
+    depts = {s: "\n".join(f"    - {{key: {k}, kind: department, name: {v}}}" for k, v in TEAMS.items())
+             for s in ("wecom", "dingtalk")}
+    team_rules = "\n".join(
+        f"  - name: team-{k}\n    when: {{team: {k}}}\n"
+        f"    grant: [{{resource: wecom/{k}}}, {{resource: dingtalk/{k}}}]" for k in TEAMS)
+
+    def chat(service: str, key: str, name: str) -> str:
+        ext = chats.get(service, {}).get(key)
+        return f"    - {{key: {key}, kind: chat, name: {name}" + (f", external_id: '{ext}'}}" if ext else "}")
+
+    return f"""\
+# The demo coalition's policy. Edit it and run `muster demo` again to see the plan change.
+version: 1
+guards: {{max_removal_fraction: 0.10, max_removals: 50}}
+services:
+  wecom: {{leavers: remove, unknown_members: keep, userid_prefix: m}}
+  dingtalk: {{leavers: remove, unknown_members: keep, userid_prefix: m}}
+roles:
+{roles}
+teams:
+{teams}
+tiers: [一线, 二线, 三线]
+resources:
+  wecom:
+{depts['wecom']}
+    - {{key: counsellors, kind: tag, name: 心理咨询师}}
+    - {{key: doctors, kind: tag, name: 医生}}
+{chat('wecom', 'all-hands', '全体志愿者')}
+{chat('wecom', 'command', '指挥部')}
+  dingtalk:
+{depts['dingtalk']}
+{chat('dingtalk', 'frontline', '一线志愿者群')}
+{chat('dingtalk', 'command', '指挥部')}
+{chat('dingtalk', 'medical-chat', '医疗组群')}
+{chat('dingtalk', 'training-chat', '培训群')}
+rules:
+  - name: everyone
+    description: every active volunteer is in the WeCom all-hands chat
+    grant: {{resource: wecom/all-hands}}
+{team_rules}
+  - name: community-leads
+    when: {{team: community, role: coordinator}}
+    grant: [{{resource: wecom/community, level: manage}}, {{resource: dingtalk/community, level: manage}}]
+  - name: counsellors
+    when: {{role: counsellor}}
+    grant: {{resource: wecom/counsellors}}
+  - name: doctors
+    when: {{role: doctor}}
+    grant: [{{resource: wecom/doctors}}, {{resource: dingtalk/medical-chat}}]
+  - name: front-line
+    when: {{tier: 一线}}
+    grant: {{resource: dingtalk/frontline}}
+  - name: training-chat
+    when: {{team: training}}
+    grant: {{resource: dingtalk/training-chat}}
+  - name: command
+    when: {{tier: 三线}}
+    grant: [{{resource: wecom/command}}, {{resource: dingtalk/command}}]
+  - name: command-owners
+    description: coordinators on the command tier own the command chats
+    when: {{role: coordinator, tier: 三线}}
+    grant: [{{resource: wecom/command, level: owner}}, {{resource: dingtalk/command, level: owner}}]
+"""
+
+
+def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: bool) -> str:
+    """muster.yaml for the sandboxes: in-process (demo) or served over HTTP (``sandbox serve``)."""
+    wc, dt = credentials["wecom"], credentials["dingtalk"]
+    extra = "    sandbox: true\n" if in_process else ""
+    return f"""\
+# Connections of the {'demo' if in_process else 'sandbox'} coalition. Secrets are references only.
+coalition: {coalition}
+database: muster.db
+policy: policy.yaml
+reports: reports
+services:
+  wecom:
+    base_url: {wc.get('base_url', 'https://qyapi.weixin.qq.com')}
+    corpid: {wc['corpid']}
+    corpsecret: {{env: MUSTER_WECOM_SECRET}}
+    agentid: {wc['agentid']}
+{extra}  dingtalk:
+    base_url: {dt.get('base_url', 'https://oapi.dingtalk.com')}
+    appkey: {dt['appkey']}
+    appsecret: {{env: MUSTER_DINGTALK_SECRET}}
+    agentid: {dt['agentid']}
+{extra}"""
+
+
+__all__ = ["demo_policy", "sandbox_config"]

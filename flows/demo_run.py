@@ -1,0 +1,131 @@
+"""Running the sync flow from the command line, with progress bars; and the demo around it."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from flows.workspace import Workspace
+
+
+class Bars:
+    """Thread-safe progress callback: 'accounts'/'chats' advance the pull bar, 'changes' the apply bar."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.lock = progress, threading.Lock()
+        self.tasks: dict[str, int] = {}
+
+    def _task(self, name: str, label: str) -> int:
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(label, total=None)
+        return self.tasks[name]
+
+    def __call__(self, what: str, n: int) -> None:
+        with self.lock:
+            if what == "changes:total":
+                task = self._task("apply", "apply changes")
+                total = (self.progress.tasks[task].total or 0) + n
+                self.progress.update(task, total=total)
+            elif what == "changes":
+                self.progress.advance(self._task("apply", "apply changes"), n)
+            else:
+                self.progress.advance(self._task(what, f"pull {what}"), n)
+
+
+def run_flow(console: Console, ws: Workspace, *, allow_removals: bool = False, kind: str = "sync") -> dict:
+    """Run the Prefect sync flow for ``ws`` and print its plan and summary."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    import state
+    from flows.report import render_plan, render_summary
+    from flows.sync import register, sync_flow
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        ref = register(ws, Bars(progress))
+        task = progress.add_task("starting Prefect and the sync flow", total=None)
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            summary = sync_flow(workspace=ref, allow_removals=allow_removals, kind=kind)
+        progress.update(task, total=1, completed=1)
+    render_plan(console, state.load_plan(ws.db, summary["plan_id"]) if summary["changes"] else _empty(summary),
+                title="Planned")
+    render_summary(console, summary)
+    console.print(f"run report: {summary['report']}")
+    return summary
+
+
+def _empty(summary: dict):
+    from mappings.models import Plan, Refusal
+
+    return Plan(refused=[Refusal(**r) for r in summary["refused"]])
+
+
+def run_demo(console: Console, *, people: int, folder: Path, seed: int, fresh: bool) -> str:
+    """Build or continue the demo coalition in ``folder`` and sync it."""
+    from flows.demo import load_sandboxes, save_sandboxes
+
+    started = time.monotonic()
+    meta_path = folder / "demo.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    same = meta.get("people") == people and meta.get("seed") == seed
+    sandboxes = load_sandboxes(folder / "sandboxes", seed) if same and not fresh else None
+    if sandboxes is None:
+        sandboxes = _build(console, folder, people, seed)
+        meta_path.write_text(json.dumps({"people": people, "seed": seed}))
+    else:
+        console.print(f"Continuing the demo coalition in {folder}/ ({people} volunteers; --fresh starts over)")
+    ws = Workspace.from_config(folder / "muster.yaml", actor="demo")
+    ws.sandboxes = sandboxes
+    summary = run_flow(console, ws, kind="demo")
+    save_sandboxes(folder / "sandboxes", sandboxes)
+    writes = {s: sb.write_calls for s, sb in sandboxes.items()}
+    console.print(f"write calls received by the sandboxes this run: "
+                  f"{', '.join(f'{s} {n}' for s, n in writes.items())}")
+    console.print(f"database: {folder / 'muster.db'}; roster: {folder / 'roster.csv'}; "
+                  f"policy: {folder / 'policy.yaml'}; demo took {time.monotonic() - started:.1f} s")
+    if summary["changes"] == 0:
+        console.print("[green]No changes: every service already matches the roster and policy.[/]")
+        return "nochange"
+    console.print("Run `muster demo` again: it finds nothing left to do.")
+    return summary["status"]
+
+
+def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
+    import state
+    from flows.demo import generate, seed_sandboxes, write_roster_csv
+    from flows.demo_policy import demo_policy, sandbox_config
+    from flows.roster_io import import_roster
+    from mappings.policy import load_policy
+
+    if folder.exists():
+        for name in ("muster.db", "muster.db-wal", "muster.db-shm", "sandboxes", "reports"):
+            target = folder / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    members = generate(people, seed)
+    write_roster_csv(folder / "roster.csv", members, random.Random(seed + 2))
+    sandboxes, chats = seed_sandboxes(members, seed)
+    (folder / "policy.yaml").write_text(demo_policy(chats), encoding="utf-8")
+    creds = {s: sb.credentials for s, sb in sandboxes.items()}
+    (folder / "muster.yaml").write_text(sandbox_config("演示志愿者联盟 (demo)", creds, in_process=True),
+                                        encoding="utf-8")
+    db = state.open_db(folder / "muster.db")
+    report = import_roster(db, folder / "roster.csv", load_policy(folder / "policy.yaml"))
+    db.close()
+    left = sum(1 for m in members if m.status == "left")
+    console.print(f"Built a sandbox coalition in {folder}/: {people} volunteers ({left} have left), "
+                  f"roster imported from roster.csv ({len(report.merged)} duplicate row merged); "
+                  f"WeCom {len(sandboxes['wecom'].users)} and DingTalk {len(sandboxes['dingtalk'].users)} "
+                  "accounts as the team left them")
+    return sandboxes
+
+
+__all__ = ["Bars", "run_demo", "run_flow"]

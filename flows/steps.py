@@ -1,0 +1,150 @@
+"""The steps of a sync as plain functions: pull → resolve → plan (apply is in ``apply.py``).
+
+A Prefect flow only orders these (``flows/sync.py``); the CLI's ``pull`` and ``plan``
+call them directly, and tests run them without a Prefect server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import state
+from connectors import ConnectorError, ListsGroups, NotFound, ReadsGroups
+from mappings.desired import desired_state
+from mappings.guards import guard_plan
+from mappings.identity import PeopleIndex, Resolution, resolve
+from mappings.models import Observed, Person, Plan, Refusal
+from mappings.plan import Context, build_plan, plan_basis, plan_service
+from flows.workspace import Workspace
+
+Progress = Callable[[str, int], None]  # (what, how many more)
+
+
+def _noop(what: str, n: int) -> None:
+    pass
+
+
+def pull_service(ws: Workspace, service: str, run_id: str, progress: Progress = _noop) -> Observed:
+    """Read one service (accounts, departments, tags, known chats) and save the snapshot.
+
+    Never raises for a service failure: the snapshot comes back ``complete=False`` with the
+    error, so the planner removes nothing there and the other services go on.
+    """
+    obs = Observed(service=service)
+    try:
+        runner = ws.connector(service)
+        try:
+            _read(ws, runner, obs, progress)
+        finally:
+            runner.close()
+    except ConnectorError as exc:
+        obs.complete, obs.error = False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - config problems (a missing secret) land here too
+        obs.complete, obs.error = False, f"{type(exc).__name__}: {exc}"
+    with ws.lock:
+        state.save_snapshot(ws.db, run_id, obs)
+    return obs
+
+
+def _read(ws: Workspace, runner, obs: Observed, progress: Progress) -> None:
+    for account in runner.list_people():
+        obs.accounts.append(account)
+        progress("accounts", 1)
+    connector = runner.connector
+    if isinstance(connector, ListsGroups):
+        obs.groups.extend(runner.list_groups())
+        for group in obs.groups:
+            if group.kind == "tag":
+                obs.members[group.external_id] = list(runner.list_members(group))
+    if isinstance(connector, ReadsGroups):
+        for external_id in _known_chats(ws, obs.service):
+            try:
+                group = runner.get_group("chat", external_id)
+            except NotFound:
+                continue  # the planner reports a known chat that vanished
+            obs.groups.append(group)
+            obs.members[external_id] = list(runner.list_members(group))
+            progress("chats", 1)
+
+
+def _known_chats(ws: Workspace, service: str) -> list[str]:
+    with ws.lock:
+        known = state.resource_ids(ws.db, service)
+    ids = {known[r.key] for r in ws.policy.resources.get(service, []) if r.kind == "chat" and r.key in known}
+    ids |= {r.external_id for r in ws.policy.resources.get(service, []) if r.kind == "chat" and r.external_id}
+    return sorted(ids)
+
+
+def resolve_service(ws: Workspace, obs: Observed, people: list[Person], index: PeopleIndex) -> Resolution:
+    """Link the service's accounts to people; persist new links and review items."""
+    prefix = ws.policy.service(obs.service).userid_prefix
+    with ws.lock:
+        existing = state.identities_for(ws.db, obs.service)
+    res = resolve(obs.service, obs.accounts, index, existing, userid_prefix=prefix)
+    with ws.lock:
+        state.link(ws.db, res.new)
+        for ident in res.dropped:
+            state.unlink(ws.db, ident.service, ident.external_id)
+        for item in res.reviews:
+            state.add_review(ws.db, service=item.service, external_id=item.external_id, reason=item.reason,
+                             candidates=list(item.candidates))
+    return res
+
+
+@dataclass
+class PlanResult:
+    """A plan plus what went into it, for reports."""
+
+    plan: Plan
+    resolutions: dict[str, Resolution] = field(default_factory=dict)
+    observed: dict[str, Observed] = field(default_factory=dict)
+    people: int = 0
+
+
+def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bool = False,
+             today: date | None = None) -> PlanResult:
+    """Resolve identities and diff desired against observed for every service read."""
+    today = today or date.today()
+    with ws.lock:
+        people = state.list_people(ws.db)
+    index, by_id = PeopleIndex(people), {p.id: p for p in people}
+    desired = desired_state(people, ws.policy, today)
+    contexts, refused, resolutions = [], [], {}
+    for service in sorted(observed):
+        obs = observed[service]
+        if not obs.complete:
+            refused.append(Refusal(service=service, target="*", reason=f"{service} could not be read, so "
+                                   f"nothing is planned for it: {obs.error}"))
+            continue
+        resolutions[service] = res = resolve_service(ws, obs, people, index)
+        with ws.lock:
+            known = state.resource_ids(ws.db, service)
+        ctx = Context(service, ws.policy, desired[service], obs, res, by_id, known_ids=known)
+        contexts.append(plan_service(ctx))
+        _remember_ids(ws, service, ctx)
+    changes = [c for ctx in contexts for c in ctx.changes]
+    kept, held = guard_plan(changes, {c.service: c.observed for c in contexts}, ws.policy.guards,
+                            allow_removals=allow_removals)
+    if len(kept) != len(changes):
+        ids = {id(c) for c in kept}
+        for ctx in contexts:
+            ctx.changes = [c for c in ctx.changes if id(c) in ids]
+    links = {s: {e: i.person_id for e, i in r.links.items()} for s, r in resolutions.items()}
+    plan = build_plan(contexts, basis=plan_basis(people, ws.policy, links), now=datetime.now(timezone.utc))
+    plan.refused = refused + plan.refused + held
+    return PlanResult(plan, resolutions, observed, len(people))
+
+
+def _remember_ids(ws: Workspace, service: str, ctx: Context) -> None:
+    """Departments and tags found by name keep their ids, so a rename does not orphan them."""
+    known = state.resource_ids(ws.db, service)
+    with ws.lock:
+        for res in ws.policy.resources.get(service, []):
+            ext = ctx.ids.get(res.key)
+            if ext and ext != "?" and known.get(res.key) != ext:
+                state.set_resource_id(ws.db, service, res.key, ext, kind=res.kind, name=res.name, run_id=None)
+
+
+__all__ = ["PlanResult", "plan_all", "pull_service", "resolve_service"]

@@ -1,0 +1,98 @@
+"""The ``sync`` flow: pull → resolve → plan → apply → report, one coarse task per service per step.
+
+The flow only orders plain functions (``flows.run``, ``flows.steps``, ``flows.apply``).
+A workspace is handed over by reference: either the path of a config file (deployments)
+or the key of a workspace registered in this process (the CLI and the demo, which keep
+their sandboxes in memory). Task arguments are small strings; nothing is cached.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+import state
+from flows.apply import Outcome, apply_service
+from flows.report import markdown, write_report
+from flows.run import summarize
+from flows.steps import PlanResult, Progress, plan_all, pull_service
+from flows.workspace import Workspace
+
+_WORKSPACES: dict[str, Workspace] = {}
+_PROGRESS: dict[str, Progress] = {}
+
+
+def register(ws: Workspace, progress: Progress | None = None) -> str:
+    """Make ``ws`` reachable from flow and task runs in this process; returns its key."""
+    key = uuid.uuid4().hex[:12]
+    _WORKSPACES[key] = ws
+    if progress:
+        _PROGRESS[key] = progress
+    return key
+
+
+def _ws(ref: str) -> Workspace:
+    if ref in _WORKSPACES:
+        return _WORKSPACES[ref]
+    _WORKSPACES[ref] = Workspace.from_config(ref)
+    return _WORKSPACES[ref]
+
+
+def _progress(ref: str) -> Progress:
+    return _PROGRESS.get(ref, lambda what, n: None)
+
+
+@task(name="pull", cache_policy=NO_CACHE, task_run_name="pull-{service}")
+def pull_task(ref: str, service: str, run_id: str):
+    """Read one service."""
+    return pull_service(_ws(ref), service, run_id, _progress(ref))
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def plan_task(ref: str, observed: dict, allow_removals: bool) -> PlanResult:
+    """Resolve identities and plan every service."""
+    return plan_all(_ws(ref), observed, allow_removals=allow_removals)
+
+
+@task(name="apply", cache_policy=NO_CACHE, task_run_name="apply-{service}")
+def apply_task(ref: str, result: PlanResult, service: str, run_id: str, approved_by: str | None) -> Outcome:
+    """Apply one service's part of the plan."""
+    return apply_service(_ws(ref), result.plan, service, run_id, progress=_progress(ref), approved_by=approved_by)
+
+
+@flow(name="sync", persist_result=False, log_prints=False)
+def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync") -> dict:
+    """Sync every connected service with the roster and policy."""
+    ws, started = _ws(workspace), time.monotonic()
+    run_id = state.start_run(ws.db, kind, actor=ws.actor, params={"allow_removals": allow_removals})
+    pulls = {s: pull_task.submit(workspace, s, run_id) for s in ws.services}
+    observed = {s: f.result() for s, f in pulls.items()}
+    result = plan_task(workspace, quote(observed), allow_removals)
+    state.save_plan(ws.db, result.plan, run_id)
+    approved = ws.actor if allow_removals else None
+    applies = {s: apply_task.submit(workspace, quote(result), s, run_id, approved)
+               for s in sorted({c.service for c in result.plan.changes})}
+    outcomes = {s: f.result() for s, f in applies.items()}
+    summary = finish(ws, run_id, kind, result, outcomes, started)
+    create_markdown_artifact(markdown(summary, result.plan), key="muster-run",
+                             description=f"Muster {kind} {run_id}")
+    return summary
+
+
+def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: dict[str, Outcome],
+           started: float) -> dict:
+    """Summarise, record the run and plan status, and write the run report."""
+    summary = summarize(ws, run_id, kind, result, outcomes, started)
+    if result.plan.changes:
+        state.set_plan_status(ws.db, result.plan.id, "applied" if summary["status"] == "ok" else "partial")
+    summary["report"] = str(write_report(ws.reports, summary, result.plan))
+    state.finish_run(ws.db, run_id, summary["status"], summary)
+    return summary
+
+
+__all__ = ["finish", "register", "sync_flow"]
