@@ -199,7 +199,8 @@ def _create_group(job: _Apply, c: Change) -> None:
 
 
 def _created_failed(job: _Apply, external_id: str) -> bool:
-    return any(ch.target == "account" and ch.external_id == external_id for ch, _ in job.out.failed)
+    return any(ch.target == "account" and ch.op == "add" and ch.external_id == external_id
+               for ch, _ in job.out.failed)
 
 
 def _membership(job: _Apply, changes: list[Change]) -> None:

@@ -140,8 +140,9 @@ def _seed_wecom(sb, people: list[Member], rng: random.Random, chats: dict) -> No
     for uid, name, mobile in strangers:
         sb.add_user(uid, name, mobile=mobile)
     # one account whose mobile is one volunteer's and email another's: ambiguous, goes to review
-    a, b = people[5], people[6]
-    sb.add_user("wxconfused", a.name, mobile=a.mobile, email=b.email or "v0007@volunteers.example.org")
+    a = next(p for p in people if p.status == "active" and p.pid not in accounts)
+    b = next(p for p in people if p.email and p.pid != a.pid)
+    sb.add_user("wxconfused", a.name, mobile=a.mobile, email=b.email)
     members = [uid for pid, uid in accounts.items() if rng.random() < 0.8] + [s[0] for s in strangers[:4]]
     chats["all-hands"] = sb.add_chat("allhands2020", "全体志愿者", members[0], members)
     command = [accounts[p.pid] for p in people if p.tier == "三线" and p.pid in accounts]

@@ -50,7 +50,7 @@ class Context:
         self.prefix = self.policy.service(self.service).userid_prefix
         self.traits = SERVICES[self.service]
 
-    def contact_owner(self, person: Person) -> str | None:
+    def contact_owner(self, person: Person, keys: tuple[str | None, ...] | None = None) -> str | None:
         """An existing account (not this person's) holding the person's mobile or email."""
         if not hasattr(self, "_contacts"):
             self._contacts: dict[str, str] = {}
@@ -58,7 +58,7 @@ class Context:
                 for key in (try_mobile(a.mobile), try_email(a.email)):
                     if key:
                         self._contacts.setdefault(key, a.external_id)
-        for key in (person.mobile, person.email):
+        for key in keys if keys is not None else (person.mobile, person.email):
             ext = self._contacts.get(key) if key else None
             if ext and self.ext_person.get(ext) != person.id:
                 return ext
@@ -192,9 +192,16 @@ def _plan_update(ctx: Context, pid: str, account: Account, rules: tuple[str, ...
             "email": try_email(account.email), "departments": sorted(account.departments),
             "leader_of": sorted(account.leader_of)}
     before, after = {}, {}
+    person = ctx.people[pid]
     for name, value in want.items():
-        if value is not None and value != have[name]:
-            before[name], after[name] = have[name], value
+        if value is None or value == have[name]:
+            continue
+        clash = name in ("mobile", "email") and ctx.contact_owner(person, (getattr(person, name),))
+        if clash:
+            ctx.refuse("account", f"not updating {person.name}'s {name}: account {clash} already has it "
+                       "(see `muster review`)", pid)
+            continue
+        before[name], after[name] = have[name], value
     if not account.active:
         before["active"], after["active"] = False, True
     if after:
