@@ -15,6 +15,7 @@ answers, and early token revocation.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -144,6 +145,9 @@ class Sandbox:
     """Base of every service sandbox: routing, counters, faults, rate windows."""
 
     service = "generic"
+    # the attributes holding the service's data; export_state/import_state carry them
+    # between processes (the demo keeps its coalition across runs). Tokens are not kept.
+    STATE_FIELDS: tuple[str, ...] = ()
 
     def __init__(self, *, clock: Callable[[], float] = time.time, faults: FaultPlan | None = None,
                  rate_limits: bool = True):
@@ -161,6 +165,18 @@ class Sandbox:
                 method, path = spec
                 pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
                 self._routes.append((method, pattern, getattr(self, name)))
+
+    def export_state(self) -> dict[str, Any]:
+        """A deep copy of the service's data (``STATE_FIELDS``)."""
+        with self.lock:
+            return copy.deepcopy({name: getattr(self, name) for name in self.STATE_FIELDS})
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        """Replace the service's data with an ``export_state`` result."""
+        with self.lock:
+            for name in self.STATE_FIELDS:
+                if name in data:
+                    setattr(self, name, copy.deepcopy(data[name]))
 
     # --- hooks for the service ------------------------------------------------------
 

@@ -20,9 +20,18 @@ from dataclasses import dataclass, field
 
 import state
 from connectors import AuthError, ConnectorError, Runner
-from mappings.identity import userid_for
-from mappings.models import AccountSpec, ApplyResult, Change, Group, GroupSpec, Identity, MembershipDelta, Plan
 from flows.workspace import Workspace
+from mappings.identity import userid_for
+from mappings.models import (
+    AccountSpec,
+    ApplyResult,
+    Change,
+    Group,
+    GroupSpec,
+    Identity,
+    MembershipDelta,
+    Plan,
+)
 
 Progress = Callable[[str, int], None]
 

@@ -171,8 +171,9 @@ def sync(config: Path | None = ConfigOption,
 @app.command()
 def status(config: Path | None = ConfigOption, limit: int = typer.Option(10, "--limit")) -> None:
     """Show the last runs."""
-    import state
     from rich.table import Table
+
+    import state
 
     ws = _workspace(config)
     table = Table(title="Last runs", title_justify="left")
@@ -198,8 +199,8 @@ def review(config: Path | None = ConfigOption) -> None:
     if not items:
         console.print("nothing to review")
     for item in items:
-        console.print(f"{item['service']} {item['external_id']}: {item['reason']} "
-                      f"(candidates: {', '.join(json.loads(item['candidates']) if isinstance(item['candidates'], str) else item['candidates'])})")
+        candidates = ", ".join(item["candidates"])
+        console.print(f"{item['service']} {item['external_id']}: {item['reason']} (candidates: {candidates})")
 
 
 # --- roster --------------------------------------------------------------------------
@@ -207,11 +208,11 @@ def review(config: Path | None = ConfigOption) -> None:
 
 @roster_app.command("list")
 def roster_list(config: Path | None = ConfigOption,
-                status_: str | None = typer.Option(None, "--status", help="active, applicant, leaving or left")) -> None:
+                status_: str | None = typer.Option(None, "--status", help="active, applicant, leaving, left")) -> None:
     """List people (mobiles masked)."""
-    import state
     from rich.table import Table
 
+    import state
     from mappings.normalize import mask_mobile
 
     ws = _workspace(config)
@@ -230,7 +231,6 @@ def roster_list(config: Path | None = ConfigOption,
 def roster_show(person_id: str, config: Path | None = ConfigOption) -> None:
     """Show one person, their accounts and roles."""
     import state
-
     from mappings.normalize import mask_mobile
 
     ws = _workspace(config)

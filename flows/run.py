@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from mappings.models import Observed
 from flows.apply import Outcome, apply_service
 from flows.steps import PlanResult, Progress, pull_service
 from flows.workspace import Workspace
+from mappings.models import Observed
 
 
 def _quiet(what: str, n: int) -> None:
@@ -71,7 +71,7 @@ def summarize(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcome
         "partial" if failed or unread else "ok")
     return {
         "run_id": run_id, "kind": kind, "coalition": ws.coalition, "status": status,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started, 2), "people": result.people,
         "plan_id": result.plan.id, "changes": len(result.plan.changes),
         "write_calls": sum(o.calls for o in outcomes.values()),

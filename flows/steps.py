@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import state
 from connectors import ConnectorError, ListsGroups, NotFound, ReadsGroups
+from flows.workspace import Workspace
 from mappings.desired import desired_state
 from mappings.guards import guard_plan
 from mappings.identity import PeopleIndex, Resolution, resolve
 from mappings.models import Observed, Person, Plan, Refusal
 from mappings.plan import Context, build_plan, plan_basis, plan_service
-from flows.workspace import Workspace
 
 Progress = Callable[[str, int], None]  # (what, how many more)
 
@@ -132,7 +132,7 @@ def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bo
         for ctx in contexts:
             ctx.changes = [c for c in ctx.changes if id(c) in ids]
     links = {s: {e: i.person_id for e, i in r.links.items()} for s, r in resolutions.items()}
-    plan = build_plan(contexts, basis=plan_basis(people, ws.policy, links), now=datetime.now(timezone.utc))
+    plan = build_plan(contexts, basis=plan_basis(people, ws.policy, links), now=datetime.now(UTC))
     plan.refused = refused + plan.refused + held
     return PlanResult(plan, resolutions, observed, len(people))
 

@@ -8,8 +8,9 @@ token before its 7200 s are up, so the auth flow refetches it once on the token 
 ``wechatpy.client.base`` does (40001, 40014, 42001).
 
 Limits are per corp *per API*: 10,000 calls a minute and 150,000 an hour (reference §2.3).
-The limiter spaces each API's calls evenly at the hourly rate (about 41.7 a second), which
-keeps inside both windows however long a run lasts. ``message/send`` does not count toward
+The limiter spaces each API's calls at the minute rate (with 2 % headroom) and holds an
+hourly window on top, so a sync's burst goes at full speed and a long run still never
+passes the hourly quota. ``message/send`` does not count toward
 the basic limit (its limits are per recipient), so it is not spaced.
 """
 
@@ -47,7 +48,8 @@ TOKEN_TTL = 7200  # seconds (reference §2.1)
 
 CALLS_PER_MINUTE = 10_000  # per corp per API (reference §2.3)
 CALLS_PER_HOUR = 150_000
-API_RATE = min(CALLS_PER_MINUTE / 60, CALLS_PER_HOUR / 3600)  # calls a second, per API
+API_RATE = CALLS_PER_MINUTE / 60 * 0.98  # calls a second, per API, spaced evenly
+API_WINDOWS = ((CALLS_PER_HOUR, 3600.0),)  # and never more than this in any hour
 
 LIST_ID_LIMIT = 10_000  # user/list_id: limit 1..10000 (document/path/96021)
 TAG_BATCH = 1000  # tag/addtagusers, deltagusers: ≤1000 userids a call (81014 beyond)
@@ -199,7 +201,8 @@ class WeComClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
     ):
         limiter = RateLimiter(
-            API_RATE if rate_limit else None, clock=clock, sleep=sleep, overrides={api("message/send"): 0}
+            API_RATE if rate_limit else None, clock=clock, sleep=sleep, overrides={api("message/send"): 0},
+            windows=API_WINDOWS,
         )
         secret = corpsecret if isinstance(corpsecret, SecretStr) else SecretStr(corpsecret)
         self.auth = WeComAuth(base_url, corpid=corpid, corpsecret=secret, clock=clock)

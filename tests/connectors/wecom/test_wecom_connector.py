@@ -15,6 +15,7 @@ from connectors._errors import AlreadyExists, AuthError, InvalidPayload, NotFoun
 from connectors._http import NO_RETRY_WAIT, RetryPolicy
 from connectors._sandbox import FaultPlan
 from connectors.wecom import WeComConnector, WeComSandbox
+from connectors.wecom.client import API_RATE, API_WINDOWS
 from mappings.models import AccountSpec, Group, GroupSpec, Member, MembershipDelta
 
 
@@ -337,7 +338,20 @@ def test_client_limiter_spaces_calls_on_the_injected_clock():
         now[0] += seconds
 
     conn = WeComConnector.from_sandbox(sandbox, retry=NO_RETRY_WAIT, clock=lambda: now[0], sleep=sleep)
-    for _ in range(300):
+    for _ in range(12_000):
         conn.get_group("department", "1")
-    assert now[0] == pytest.approx(299 * 3600 / 150_000)
-    assert conn.client.calls["/cgi-bin/department/get"] == 300  # none refused, none retried
+    # evenly spaced at the minute rate: 12,000 calls in ~73 s never put 10,000 in one sliding minute
+    assert now[0] == pytest.approx(11_999 / API_RATE)
+    assert conn.client.calls["/cgi-bin/department/get"] == 12_000  # none refused, none retried
+
+
+def test_client_limiter_keeps_the_hourly_quota():
+    from connectors._ratelimit import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(API_RATE, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s),
+                          windows=API_WINDOWS)
+    for _ in range(150_001):
+        limiter.acquire("/cgi-bin/user/create")
+    # the 150,001st call waits until the first has aged out of the hour
+    assert now[0] == pytest.approx(3600.0)
