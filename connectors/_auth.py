@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 import httpx
 from pydantic import SecretStr
 
-from connectors._errors import AuthError, TransientError
+from connectors._errors import AuthError, RateLimited, TransientError
 
 
 class BearerAuth(httpx.Auth):
@@ -48,6 +48,7 @@ class TokenAuth(httpx.Auth):
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
+        self._lifetime = 0.0
         self._lock = threading.RLock()
         self.fetches = 0
 
@@ -76,7 +77,10 @@ class TokenAuth(httpx.Auth):
                 self._expires_at = 0.0
 
     def _fresh(self) -> str | None:
-        if self._token and self._clock() < self._expires_at - self.margin:
+        # renew `margin` seconds early, but never so early that a token re-issued with little
+        # life left (WeCom returns the same token with the remaining seconds) is refetched per call
+        margin = min(self.margin, self._lifetime / 2)
+        if self._token and self._clock() < self._expires_at - margin:
             return self._token
         return None
 
@@ -90,6 +94,7 @@ class TokenAuth(httpx.Auth):
             token, lifetime = self.read_token(response)
             self.fetches += 1
             self._token, self._expires_at = token, self._clock() + float(lifetime)
+            self._lifetime = float(lifetime)
             return token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -108,10 +113,17 @@ def set_query_token(request: httpx.Request, name: str, token: str) -> None:
     request.url = request.url.copy_set_param(name, token)
 
 
-def token_failure(service: str, api: str, code: object, message: str, *, transient: bool) -> Exception:
-    """The error to raise when the token endpoint refuses: config problem or passing fault."""
+def token_failure(service: str, api: str, code: object, message: str, *, transient: bool,
+                  retry_after: float | None = None) -> Exception:
+    """The error to raise when the token endpoint refuses: config problem or passing fault.
+
+    A transient one is marked not sent: the business call it was fetching a token for never
+    went out, so even a non-idempotent call may be retried.
+    """
+    if retry_after is not None:
+        return RateLimited(message, service=service, api=api, code=code, retry_after=retry_after)
     if transient:
-        return TransientError(message, service=service, api=api, code=code)
+        return TransientError(message, service=service, api=api, code=code, sent=False)
     return AuthError(message, service=service, api=api, code=code)
 
 

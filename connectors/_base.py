@@ -119,8 +119,10 @@ class Runner:
         delta = MembershipDelta(
             add=frozenset(_clean(i) for i in delta.add),
             remove=frozenset(_clean(i) for i in delta.remove),
-            owner=_clean(delta.owner) if delta.owner else None,
+            owner=_clean(delta.owner) if delta.owner is not None else None,
         )
+        if "" in delta.add | delta.remove or delta.owner == "":
+            raise InvalidPayload("blank member id in membership delta", service=self.name)
         if delta.is_empty():
             raise InvalidPayload("empty membership delta", service=self.name)
         if delta.add & delta.remove:

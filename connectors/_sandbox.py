@@ -198,8 +198,8 @@ class Sandbox:
             path = request.url.path
             self.calls[f"{request.method} {path}"] += 1
             fault = self.faults.draw(self.requests, path)
-            if fault == "drop":
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+            if fault == "drop":  # the connection failed before the service saw the request
+                raise httpx.ConnectError("Connection reset before the request was sent", request=request)
             if fault == "5xx":
                 return self.error(request, "5xx")
             if fault == "ratelimit":

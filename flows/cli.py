@@ -87,7 +87,7 @@ def init(folder: Path = typer.Option(Path("."), "--dir"),
     from flows.init import write_skeleton
 
     for line in write_skeleton(folder, sandbox_info=sandbox_info, force=force):
-        console.print(line)
+        console.print(line, soft_wrap=True, highlight=False)
 
 
 # --- the sync steps ------------------------------------------------------------------
@@ -128,7 +128,7 @@ def _plan(ws, kind: str, allow_removals: bool):
 def plan(config: Path | None = ConfigOption,
          out: Path | None = typer.Option(None, "--out", help="save the plan as JSON for `muster apply`"),
          allow_removals: bool = typer.Option(False, "--allow-removals", help="approve removal waves")) -> None:
-    """Show what a sync would change. Exit 0: nothing to do; 2: changes pending; 1: error."""
+    """Show what a sync would change. Exit 0: nothing to do; 2: changes or held removals pending; 1: error."""
     import state
     from flows.report import render_plan
 
@@ -140,8 +140,12 @@ def plan(config: Path | None = ConfigOption,
                                    "plan": result.plan.model_dump(mode="json")}, ensure_ascii=False, indent=1),
                        encoding="utf-8")
         console.print(f"saved plan {result.plan.id} to {out}")
-    state.finish_run(ws.db, run_id, "ok", {"plan_id": result.plan.id, "changes": len(result.plan.changes)})
-    raise typer.Exit(2 if result.plan.changes else 0)
+    unread = {s: o.error for s, o in result.observed.items() if not o.complete}
+    state.finish_run(ws.db, run_id, "partial" if unread else "ok",
+                     {"plan_id": result.plan.id, "changes": len(result.plan.changes), "unread": unread})
+    for service, error in unread.items():
+        err.print(f"[red]error:[/] {service} could not be read: {error}", highlight=False)
+    raise typer.Exit(1 if unread else 2 if result.plan.pending else 0)
 
 
 @app.command()
@@ -273,14 +277,14 @@ def roster_export(file: Path, config: Path | None = ConfigOption) -> None:
 # --- entry point ---------------------------------------------------------------------
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the command line, turning user errors into one line and exit 1."""
     from flows._env import prepare
 
     settings = _settings()
     prepare(settings.prefect_home, log_level=settings.log_level)
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="muster")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
@@ -288,6 +292,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
         _fail(exc)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(exc: Exception) -> None:
@@ -305,7 +310,7 @@ def _fail(exc: Exception) -> None:
         exc.show()
         sys.exit(1)
     if isinstance(exc, (UserError, ConfigError, RosterImportError, StateError, HubError)):
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     raise exc
 

@@ -82,6 +82,13 @@ def generate(n: int, seed: int) -> list[Member]:
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
         email = f"v{i:04d}@volunteers.example.org" if rng.random() < 0.3 else None
         people.append(Member(f"P{i:06d}", name, _mobile(rng, used), email, team, tier, roles, status))
+    # every coalition, however small, has a command tier with a coordinator and someone who left
+    people[0].tier, people[0].status = "三线", "active"
+    people[0].roles = sorted(set(people[0].roles) | {"coordinator"})
+    people[1].tier, people[1].status = "三线", "active"
+    people[1].roles = [r for r in people[1].roles if r != "coordinator"]
+    if not any(p.status == "left" for p in people):
+        people[-1].status = "left"
     return people
 
 
@@ -166,10 +173,13 @@ def _seed_dingtalk(sb, people: list[Member], rng: random.Random, chats: dict) ->
     for uid, name, mobile in _strangers(rng, 4, "dtext"):
         sb.add_user(uid, name, mobile=mobile)
     front = [accounts[p.pid] for p in people if p.tier == "一线" and p.pid in accounts][:600]
-    chats["frontline"] = sb.add_chat(None, "一线志愿者群", front[0], front[: int(len(front) * 0.7)])
+    if len(front) >= 2:
+        chats["frontline"] = sb.add_chat(None, "一线志愿者群", front[0], front[: max(2, int(len(front) * 0.7))])
     command = [accounts[p.pid] for p in people if p.tier == "三线" and p.pid in accounts]
-    plain = next(uid for pid, uid in accounts.items() if uid in command and not _is_coordinator(people, pid))
-    chats["command"] = sb.add_chat(None, "指挥部", plain, command)
+    plain = next((uid for pid, uid in accounts.items() if uid in command and not _is_coordinator(people, pid)),
+                 None)
+    if plain and len(command) >= 2:
+        chats["command"] = sb.add_chat(None, "指挥部", plain, command)
 
 
 def _is_coordinator(people: list[Member], pid: str) -> bool:

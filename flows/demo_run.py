@@ -105,7 +105,8 @@ def run_demo(console: Console, *, people: int, folder: Path, seed: int, fresh: b
     return summary["status"]
 
 
-def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
+def build_demo(folder: Path, people: int, seed: int) -> tuple[dict, object, list]:
+    """Write the demo coalition's files into ``folder`` and import its roster; return its sandboxes."""
     import state
     from flows.demo import generate, seed_sandboxes, write_roster_csv
     from flows.demo_policy import demo_policy, sandbox_config
@@ -127,6 +128,11 @@ def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
     db = state.open_db(folder / "muster.db")
     report = import_roster(db, folder / "roster.csv", load_policy(folder / "policy.yaml"))
     db.close()
+    return sandboxes, report, members
+
+
+def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
+    sandboxes, report, members = build_demo(folder, people, seed)
     left = sum(1 for m in members if m.status == "left")
     console.print(f"Built a sandbox coalition in {folder}/: {people} volunteers ({left} have left), "
                   f"roster imported from roster.csv ({len(report.merged)} duplicate row merged); "
@@ -135,4 +141,4 @@ def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
     return sandboxes
 
 
-__all__ = ["Bars", "run_demo", "run_flow"]
+__all__ = ["Bars", "build_demo", "run_demo", "run_flow"]

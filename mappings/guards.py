@@ -31,7 +31,7 @@ def guard_plan(changes: list[Change], observed: dict[str, Observed], guards: Gua
         mine = [c for c in removals if c.service == service]
         if mine and (not obs.complete or not obs.accounts):
             why = "its read failed" if not obs.complete else "its read came back empty"
-            refused.append(Refusal(service=service, target="*", count=len(mine),
+            refused.append(Refusal(service=service, target="*", count=len(mine), held=True,
                                    reason=f"held {len(mine)} removal(s) from {service}: {why}; "
                                           "nothing is removed on a failed or empty read"))
             held.update(c.key for c in mine)
@@ -46,8 +46,9 @@ def _hold_waves(removals: list[Change], held: set[str], refused: list[Refusal],
     for (service, target), count in sorted(per_target.items()):
         size = _target_size(observed.get(service), removals, service, target)
         if size and count > guards.max_removal_fraction * size:
+            what = "active accounts" if target == "account" else "members"
             _hold(removals, held, refused, service, target,
-                  f"held {count} removal(s) from {target}: {count / size:.0%} of its {size} members is above "
+                  f"held {count} removal(s) from {target}: {count / size:.0%} of its {size} {what} is above "
                   f"the {guards.max_removal_fraction:.0%} guard; re-run with --allow-removals to approve")
     per_service = Counter(c.service for c in removals if c.key not in held)
     for service, count in sorted(per_service.items()):
@@ -71,7 +72,7 @@ def _hold(removals: list[Change], held: set[str], refused: list[Refusal], servic
     keys = [c.key for c in removals if c.service == service and (target is None or c.target == target)
             and c.key not in held]
     held.update(keys)
-    refused.append(Refusal(service=service, target=target or "*", reason=reason, count=len(keys)))
+    refused.append(Refusal(service=service, target=target or "*", reason=reason, count=len(keys), held=True))
 
 
 __all__ = ["guard_plan"]

@@ -221,6 +221,7 @@ class Refusal(_Frozen):
     object_id: str = ""
     reason: str
     count: int = 1
+    held: bool = False  # a guard holds changes that an approval (--allow-removals) would release
 
 
 class Plan(BaseModel):
@@ -235,6 +236,11 @@ class Plan(BaseModel):
     @property
     def id(self) -> str:
         return digest([c.key for c in self.changes] + [self.basis, sorted(self.fingerprints.items())])[:16]
+
+    @property
+    def pending(self) -> bool:
+        """Changes to make, or removals waiting for approval."""
+        return bool(self.changes) or any(r.held for r in self.refused)
 
     def for_service(self, service: str) -> list[Change]:
         return [c for c in self.changes if c.service == service]

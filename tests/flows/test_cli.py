@@ -1,0 +1,137 @@
+"""The ``muster`` command: exit codes, bad input, and plan/apply against sandboxes served over HTTP."""
+
+import json
+import threading
+
+import pytest
+from rich.console import Console
+
+import state
+from flows.cli import main
+from flows.sandbox_serve import serve_sandboxes
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out = capsys.readouterr()
+    return info.value.code, out.out + out.err
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Both sandboxes on loopback ports, seeded with a 40-person coalition, for the whole module."""
+    folder = tmp_path_factory.mktemp("served")
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_sandboxes, daemon=True, kwargs={
+        "console": Console(file=open(folder / "serve.log", "w")), "port": 0, "info": folder / "info.json",
+        "people": 40, "seed": 11, "stop": stop})
+    thread.start()
+    for _ in range(200):
+        if (folder / "info.json").exists() and (folder / "info.json").read_text().strip().endswith("}"):
+            break
+        threading.Event().wait(0.02)
+    yield folder / "info.json"
+    stop.set()
+    thread.join(5)
+
+
+@pytest.fixture
+def tenant(served, tmp_path, capsys, monkeypatch):
+    info = json.loads(served.read_text())
+    monkeypatch.setenv("MUSTER_WECOM_SECRET", info["wecom"]["corpsecret"])
+    monkeypatch.setenv("MUSTER_DINGTALK_SECRET", info["dingtalk"]["appsecret"])
+    monkeypatch.chdir(tmp_path)
+    code, out = run(["init", "--sandbox-info", str(served)], capsys)
+    assert code == 0 and "wrote muster.yaml" in out
+    code, out = run(["roster", "import", "roster.csv"], capsys)
+    assert code == 0 and "40 new" in out
+    return tmp_path
+
+
+def test_plan_apply_exactly_then_nothing_left(tenant, capsys):
+    code, out = run(["plan", "--out", "plan.json", "--allow-removals"], capsys)
+    assert code == 2 and "saved plan" in out
+    plan_id = json.loads((tenant / "plan.json").read_text())["plan"]
+    code, out = run(["apply", "plan.json"], capsys)
+    assert code == 0, out
+    code, out = run(["plan"], capsys)
+    assert code == 0 and "no changes" in out
+    code, out = run(["apply", "plan.json"], capsys)
+    assert code == 1 and "already applied" in out
+    code, out = run(["status"], capsys)
+    assert code == 0 and "apply" in out and "plan" in out
+    assert plan_id
+
+
+def test_apply_refuses_a_stale_plan(tenant, capsys, served):
+    code, _ = run(["plan", "--out", "plan.json"], capsys)
+    assert code == 2
+    people = tenant / "roster.csv"
+    people.write_text(people.read_text(encoding="utf-8-sig").replace("二线", "三线", 1), encoding="utf-8")
+    code, _ = run(["roster", "import", "roster.csv"], capsys)
+    code, out = run(["apply", "plan.json"], capsys)
+    assert code == 1 and "is stale" in out and "roster, policy or identity links changed" in out
+
+
+def test_missing_secret_is_an_error_naming_the_variable(tenant, capsys, monkeypatch):
+    monkeypatch.delenv("MUSTER_DINGTALK_SECRET")
+    code, out = run(["plan"], capsys)
+    assert code == 1 and "MUSTER_DINGTALK_SECRET is not set" in out
+
+
+def test_no_config_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out = run(["plan"], capsys)
+    assert code == 1 and "muster.yaml: no such config file" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("muster.yaml", "agentid: ", "agentid: x"), "muster.yaml:16: services.wecom.agentid: Input should be a valid integer"),
+        (("muster.yaml", "  wecom:", "  wechat:"), "unknown service 'wechat'"),
+        (("policy.yaml", "when: {role: counsellor}", "when: {role: counselor}"), "policy.yaml:57: rules[3].when.role: unknown role 'counselor'"),
+        (("policy.yaml", "version: 1", "version: 1\nrules: oops"), "duplicate key 'rules'"),
+    ],
+)
+def test_bad_config_or_policy_names_file_line_and_field(tmp_path, capsys, monkeypatch, edit, message):
+    monkeypatch.chdir(tmp_path)
+    assert run(["init"], capsys)[0] == 0
+    name, old, new = edit
+    text = (tmp_path / name).read_text()
+    assert old in text
+    (tmp_path / name).write_text(text.replace(old, new, 1))
+    code, out = run(["plan"], capsys)
+    assert code == 1
+    assert message in " ".join(out.split()).replace(f"{tmp_path}/", "")
+
+
+def test_a_bad_spreadsheet_row_imports_nothing(tenant, capsys):
+    db = state.open_db(tenant / "muster.db")
+    before = len(state.list_people(db))
+    bad = tenant / "bad.csv"
+    bad.write_text("姓名,手机号,项目组\n张三,13800000001,社区服务组\n李四,1380000,社区服务组\n王五,13800000003,火星组\n",
+                   encoding="utf-8")
+    code, out = run(["roster", "import", "bad.csv"], capsys)
+    assert code == 1
+    assert "row 3: mobile" in out and "row 4: team: unknown team '火星组'" in out and "nothing was imported" in out
+    assert len(state.list_people(db)) == before
+
+
+def test_roster_export_and_reimport_round_trip(tenant, capsys):
+    db = state.open_db(tenant / "muster.db")
+    people = state.list_people(db)
+    for name in ("out.csv", "out.xlsx"):
+        code, out = run(["roster", "export", name], capsys)
+        assert code == 0 and f"exported {len(people)} people" in out
+        code, out = run(["roster", "import", name], capsys)
+        assert code == 0 and f"0 new, {len(people)} updated" in out
+    assert state.list_people(db) == people
+
+
+def test_init_refuses_to_overwrite(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(["init"], capsys)[0] == 0
+    code, out = run(["init"], capsys)
+    assert code == 1 and "exists; pass --force" in out
