@@ -71,11 +71,15 @@ def demo(people: int = typer.Option(500, "--people", min=2, max=200_000, help="v
 def sandbox_serve(port: int = typer.Option(8700, "--port", help="first port; one per service"),
                   info: Path | None = typer.Option(None, "--info", help="write base URLs and credentials as JSON"),
                   people: int = typer.Option(500, "--people", min=2),
-                  seed: int = typer.Option(7, "--seed")) -> None:
+                  seed: int = typer.Option(7, "--seed"),
+                  fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=1.0,
+                                                   help="share of requests answered with an injected fault"),
+                  fault_seed: int = typer.Option(1, "--fault-seed", help="seed of the fault schedule")) -> None:
     """Serve the WeCom and DingTalk sandboxes on 127.0.0.1 until interrupted."""
     from flows.sandbox_serve import serve_sandboxes
 
-    serve_sandboxes(console, port=port, info=info, people=people, seed=seed)
+    serve_sandboxes(console, port=port, info=info, people=people, seed=seed, fault_rate=fault_rate,
+                    fault_seed=fault_seed)
 
 
 @app.command()

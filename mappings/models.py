@@ -246,10 +246,18 @@ class Plan(BaseModel):
         return [c for c in self.changes if c.service == service]
 
 
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces, sets sorted, models and dates rendered.
+
+    Raises:
+        TypeError: ``obj`` holds something JSON cannot represent.
+    """
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def digest(obj: Any) -> str:
-    """sha256 of a canonical JSON rendering."""
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of ``canonical_json(obj)``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
 def _default(obj: Any) -> Any:
@@ -283,5 +291,6 @@ __all__ = [
     "Refusal",
     "RoleAssignment",
     "Status",
+    "canonical_json",
     "digest",
 ]

@@ -17,13 +17,13 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from pydantic import BaseModel
 
+from mappings.models import canonical_json
 from state.migrations import MIGRATIONS
 
 FILE_MODE = 0o600
@@ -92,22 +92,15 @@ def utc_now() -> str:
 
 def dumps(value: Any) -> str:
     """Canonical JSON text (sorted keys, no spaces), as stored in every JSON column."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
+    try:
+        return canonical_json(value)
+    except TypeError as exc:
+        raise StateError(f"cannot store a {exc} as JSON") from None
 
 
 def loads(text: str | None) -> Any:
     """Decode a JSON column; NULL stays None."""
     return None if text is None else json.loads(text)
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, (date, datetime)):
-        return obj.isoformat()
-    raise StateError(f"cannot store a {type(obj).__name__} as JSON")
 
 
 @contextmanager
