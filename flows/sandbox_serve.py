@@ -9,14 +9,21 @@ from pathlib import Path
 
 from rich.console import Console
 
+from connectors._sandbox import FaultPlan
 from connectors._serve import serve
 from flows.demo import generate, seed_sandboxes
 
 
 def serve_sandboxes(console: Console, *, port: int, info: Path | None, people: int, seed: int,
-                    stop: threading.Event | None = None) -> dict:
-    """Serve each sandbox on its own port from ``port`` up; block until interrupted (or ``stop``)."""
+                    stop: threading.Event | None = None, fault_rate: float = 0.0, fault_seed: int = 1) -> dict:
+    """Serve each sandbox on its own port from ``port`` up; block until interrupted (or ``stop``).
+
+    With ``fault_rate`` each sandbox answers that share of requests with a fault drawn from a
+    schedule seeded by ``fault_seed`` (5xx, timeouts, dropped connections, rate limits, revoked tokens).
+    """
     sandboxes, chats = seed_sandboxes(generate(people, seed), seed)
+    for offset, sandbox in enumerate(sandboxes.values()):
+        sandbox.faults = FaultPlan(seed=fault_seed + offset, rate=fault_rate)
     servers, described = [], {}
     for offset, (service, sandbox) in enumerate(sorted(sandboxes.items())):
         server = serve(sandbox, port + offset if port else 0)
