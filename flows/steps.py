@@ -139,8 +139,8 @@ def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bo
 
 def _remember_ids(ws: Workspace, service: str, ctx: Context) -> None:
     """Departments and tags found by name keep their ids, so a rename does not orphan them."""
-    known = state.resource_ids(ws.db, service)
     with ws.lock:
+        known = state.resource_ids(ws.db, service)
         for res in ws.policy.resources.get(service, []):
             ext = ctx.ids.get(res.key)
             if ext and ext != "?" and known.get(res.key) != ext:

@@ -70,6 +70,16 @@ def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync") 
     """Sync every connected service with the roster and policy."""
     ws, started = _ws(workspace), time.monotonic()
     run_id = state.start_run(ws.db, kind, actor=ws.actor, params={"allow_removals": allow_removals})
+    try:
+        summary = _sync(ws, workspace, run_id, kind, allow_removals, started)
+    except BaseException as exc:
+        state.finish_run(ws.db, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    create_markdown_artifact(summary["markdown"], key="muster-run", description=f"Muster {kind} {run_id}")
+    return summary
+
+
+def _sync(ws: Workspace, workspace: str, run_id: str, kind: str, allow_removals: bool, started: float) -> dict:
     pulls = {s: pull_task.submit(workspace, s, run_id) for s in ws.services}
     observed = {s: f.result() for s, f in pulls.items()}
     result = plan_task(workspace, quote(observed), allow_removals)
@@ -79,9 +89,7 @@ def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync") 
                for s in sorted({c.service for c in result.plan.changes})}
     outcomes = {s: f.result() for s, f in applies.items()}
     summary = finish(ws, run_id, kind, result, outcomes, started)
-    create_markdown_artifact(markdown(summary, result.plan), key="muster-run",
-                             description=f"Muster {kind} {run_id}")
-    return summary
+    return {**summary, "markdown": markdown(summary, result.plan)}
 
 
 def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: dict[str, Outcome],
