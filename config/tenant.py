@@ -67,13 +67,20 @@ class _Connection(BaseModel):
 
 
 class WeComConnection(_Connection):
-    """WeCom self-built app: corp id, app secret, agent id."""
+    """WeCom self-built app: corp id, app secret, agent id, and the contacts-sync secret.
+
+    ``contacts_secret`` is the secret of 通讯录同步 (contacts sync, 管理工具 → 通讯录同步).
+    Real WeCom writes users and departments only with that secret's token, so it is
+    required for contact writes; without it every call uses the app secret (reads, tags,
+    chats and messages still work, user/department writes are refused with 48002).
+    """
 
     service: Literal["wecom"] = "wecom"
     base_url: str = "https://qyapi.weixin.qq.com"
     corpid: str = Field(min_length=1)
     corpsecret: SecretRef
     agentid: int
+    contacts_secret: SecretRef | None = None
 
 
 class DingTalkConnection(_Connection):

@@ -83,6 +83,8 @@ def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: 
     """muster.yaml for the sandboxes: in-process (demo) or served over HTTP (``sandbox serve``)."""
     wc, dt = credentials["wecom"], credentials["dingtalk"]
     extra = "    sandbox: true\n" if in_process else ""
+    # the contacts-sync (通讯录同步) secret: WeCom writes users and departments only with it
+    contacts = "    contacts_secret: {env: MUSTER_WECOM_CONTACTS_SECRET}\n" if wc.get("contacts_secret") else ""
     return f"""\
 # Connections of the {'demo' if in_process else 'sandbox'} coalition. Secrets are references only.
 coalition: {coalition}
@@ -95,7 +97,7 @@ services:
     corpid: {wc['corpid']}
     corpsecret: {{env: MUSTER_WECOM_SECRET}}
     agentid: {wc['agentid']}
-{extra}  dingtalk:
+{contacts}{extra}  dingtalk:
     base_url: {dt.get('base_url', 'https://oapi.dingtalk.com')}
     appkey: {dt['appkey']}
     appsecret: {{env: MUSTER_DINGTALK_SECRET}}

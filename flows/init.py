@@ -22,9 +22,9 @@ def write_skeleton(folder: Path, *, sandbox_info: Path | None = None, force: boo
     if sandbox_info is None:
         texts = {name: files("config.templates").joinpath(name).read_text(encoding="utf-8")
                  for name in ("muster.yaml", "policy.yaml")}
-        notes = ["Next: fill in corpid/appkey and agentid, export MUSTER_WECOM_SECRET and "
-                 "MUSTER_DINGTALK_SECRET, import your master table with `muster roster import FILE`, "
-                 "then `muster plan`."]
+        notes = ["Next: fill in corpid/appkey and agentid, export MUSTER_WECOM_SECRET, "
+                 "MUSTER_WECOM_CONTACTS_SECRET (WeCom's 通讯录同步 secret) and MUSTER_DINGTALK_SECRET, "
+                 "import your master table with `muster roster import FILE`, then `muster plan`."]
     else:
         texts, notes = _from_sandbox(folder, sandbox_info)
     out = []
@@ -53,6 +53,8 @@ def _from_sandbox(folder: Path, info_path: Path) -> tuple[dict[str, str], list[s
     notes = [f"wrote {folder / 'roster.csv'}",
              "Next, in this folder:",
              f"  export MUSTER_WECOM_SECRET={info['wecom']['corpsecret']}",
+             *([f"  export MUSTER_WECOM_CONTACTS_SECRET={info['wecom']['contacts_secret']}"]
+               if info["wecom"].get("contacts_secret") else []),
              f"  export MUSTER_DINGTALK_SECRET={info['dingtalk']['appsecret']}",
              "  muster roster import roster.csv && muster plan"]
     return texts, notes

@@ -3,8 +3,8 @@
 1. Never remove because a read failed or came back empty: a service whose read was
    incomplete, or which listed no accounts at all, gets no removals.
 2. A removal wave above a threshold stops: more than ``max_removal_fraction`` of one
-   target's members (or accounts), or more than ``max_removals`` in one service, waits
-   for an explicit ``--allow-removals``.
+   target's members (or accounts) — counted after this plan's additions to it — or more
+   than ``max_removals`` in one service, waits for an explicit ``--allow-removals``.
 
 Held changes leave the plan and become refusals that say how to proceed.
 """
@@ -36,15 +36,15 @@ def guard_plan(changes: list[Change], observed: dict[str, Observed], guards: Gua
                                           "nothing is removed on a failed or empty read"))
             held.update(c.key for c in mine)
     if not allow_removals:
-        _hold_waves(removals, held, refused, observed, guards)
+        _hold_waves(changes, removals, held, refused, observed, guards)
     return [c for c in changes if c.key not in held], refused
 
 
-def _hold_waves(removals: list[Change], held: set[str], refused: list[Refusal],
+def _hold_waves(changes: list[Change], removals: list[Change], held: set[str], refused: list[Refusal],
                 observed: dict[str, Observed], guards: Guards) -> None:
     per_target = Counter((c.service, c.target) for c in removals if c.key not in held)
     for (service, target), count in sorted(per_target.items()):
-        size = _target_size(observed.get(service), removals, service, target)
+        size = _target_size(observed.get(service), changes, service, target)
         if size and count > guards.max_removal_fraction * size:
             what = "active accounts" if target == "account" else "members"
             _hold(removals, held, refused, service, target,
@@ -58,13 +58,20 @@ def _hold_waves(removals: list[Change], held: set[str], refused: list[Refusal],
                   "in one run; re-run with --allow-removals to approve")
 
 
-def _target_size(obs: Observed | None, removals: list[Change], service: str, target: str) -> int:
+def _target_size(obs: Observed | None, changes: list[Change], service: str, target: str) -> int:
+    """The target's size now, or after this plan's additions if it is growing.
+
+    A group that gains fifty members and loses one is not a removal wave; a group that only
+    shrinks is measured against what it holds now.
+    """
     if obs is None:
         return 0
+    mine = [c for c in changes if c.service == service and c.target == target]
+    adds = sum(1 for c in mine if c.op == "add" and c.object_id != "*")
     if target == "account":
-        return sum(1 for a in obs.accounts if a.active)
-    group_ids = {c.group_id for c in removals if c.service == service and c.target == target}
-    return sum(len(obs.members.get(g, [])) for g in group_ids if g)
+        return sum(1 for a in obs.accounts if a.active) + adds
+    group_ids = {c.group_id for c in mine if c.group_id}
+    return sum(len(obs.members.get(g, [])) for g in group_ids) + adds
 
 
 def _hold(removals: list[Change], held: set[str], refused: list[Refusal], service: str,

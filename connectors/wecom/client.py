@@ -1,11 +1,22 @@
-"""WeCom (企业微信) HTTP client: app token, errcode envelope, per-API limits.
+"""WeCom (企业微信) HTTP client: app and contacts tokens, errcode envelope, per-API limits.
 
 WeCom answers HTTP 200 for almost everything and reports failures as ``{errcode, errmsg}``
 in the body, mirrored in ``error-code``/``error-msg`` response headers (reference §2.2), so
 our error class is chosen from ``ERRCODES`` and not from the HTTP status. Every business
-call carries the app token as the ``access_token`` query parameter. WeCom may invalidate a
+call carries a token as the ``access_token`` query parameter. WeCom may invalidate a
 token before its 7200 s are up, so the auth flow refetches it once on the token codes, as
 ``wechatpy.client.base`` does (40001, 40014, 42001).
+
+Each app, and the contacts-sync tool (通讯录同步), has its own secret and its own token,
+cached per secret (reference §2.1; wechatpy keys its cache by corpid and secret). Contacts
+are written with the contacts-sync token — a self-built app's token is refused for them —
+while app chats and app messages act as the app and need its token. So with a
+``contacts_secret`` the client holds two token caches (``WeComTokens``) and each call takes
+the token its API needs (``needs_contacts_token``): ``user/*`` and ``department/*`` the
+contacts one — reads too, because since 2022-06-20 new self-built apps no longer get
+mobile/email from ``user/get`` (reference §2.4), and Muster links people by them — and
+everything else (tags, app chats, app messages) the app's. Without a contacts secret every
+call uses the app token, as a single-secret setup did.
 
 Limits are per corp *per API*: 10,000 calls a minute and 150,000 an hour (reference §2.3).
 The limiter spaces each API's calls at the minute rate (with 2 % headroom) and holds an
@@ -17,7 +28,7 @@ the basic limit (its limits are per recipient), so it is not spaced.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
@@ -80,6 +91,45 @@ WRITE_APIS = frozenset(
         "message/send",
     )
 )
+
+# The contacts-sync secret's business: writing users and departments (reference §2.1, §2.4).
+CONTACT_WRITE_APIS = frozenset(
+    api(name)
+    for name in (
+        "user/create",
+        "user/update",
+        "user/delete",
+        "user/batchdelete",
+        "department/create",
+        "department/update",
+        "department/delete",
+    )
+)
+CONTACT_PREFIXES = (api("user/"), api("department/"))  # the APIs the contacts token serves
+API_FORBIDDEN = 48002  # "api forbidden": our model of a token used for another secret's APIs
+
+
+def api_path(path: str) -> str:
+    """``/cgi-bin/...`` of a request path, whatever prefix the base URL adds."""
+    at = path.find(API_ROOT)
+    return path[at:] if at >= 0 else path
+
+
+def is_contact_write(path: str) -> bool:
+    """A user or department write: only the contacts-sync token may make it."""
+    return api_path(path) in CONTACT_WRITE_APIS
+
+
+def is_app_only(path: str) -> bool:
+    """App chats and app messages act as the app (agentid): only an app token may call them."""
+    path = api_path(path)
+    return path.startswith(api("appchat/")) or path == api("message/send")
+
+
+def needs_contacts_token(path: str) -> bool:
+    """Whether a client holding both tokens sends this API with the contacts-sync one."""
+    return api_path(path).startswith(CONTACT_PREFIXES)
+
 
 # Codes the auth flow answers by fetching a new token and resending once.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -183,6 +233,39 @@ class WeComAuth(TokenAuth):
         return code in TOKEN_ERRCODES
 
 
+class WeComTokens(httpx.Auth):
+    """The app's token and the contacts-sync token, cached apart; each call gets the one it needs.
+
+    ``app`` serves tags, app chats and app messages; ``contacts`` (when given) serves
+    ``user/*`` and ``department/*``. Each refreshes on its own: a revoked token costs one
+    refetch of that token only. ``fetches`` counts both.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, app: WeComAuth, contacts: WeComAuth | None = None):
+        self.app = app
+        self.contacts = contacts
+
+    @property
+    def fetches(self) -> int:
+        return self.app.fetches + (self.contacts.fetches if self.contacts else 0)
+
+    def for_path(self, path: str) -> WeComAuth:
+        """The token cache a call to ``path`` uses."""
+        if self.contacts is not None and needs_contacts_token(path):
+            return self.contacts
+        return self.app
+
+    def invalidate(self) -> None:
+        for auth in (self.app, self.contacts):
+            if auth is not None:
+                auth.invalidate()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield from self.for_path(request.url.path).auth_flow(request)
+
+
 class WeComClient(ApiClient):
     """The WeCom API: ``get``/``post`` return the checked payload or raise our error classes."""
 
@@ -194,18 +277,25 @@ class WeComClient(ApiClient):
         *,
         corpid: str,
         corpsecret: SecretStr | str,
+        contacts_secret: SecretStr | str | None = None,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        # One limiter for both tokens: WeCom's limits are per corp per API, whichever secret calls.
         limiter = RateLimiter(
             API_RATE if rate_limit else None, clock=clock, sleep=sleep, overrides={api("message/send"): 0},
             windows=API_WINDOWS,
         )
-        secret = corpsecret if isinstance(corpsecret, SecretStr) else SecretStr(corpsecret)
-        self.auth = WeComAuth(base_url, corpid=corpid, corpsecret=secret, clock=clock)
+        app = WeComAuth(base_url, corpid=corpid, corpsecret=_secret(corpsecret), clock=clock)
+        contacts = (
+            WeComAuth(base_url, corpid=corpid, corpsecret=_secret(contacts_secret), clock=clock)
+            if contacts_secret is not None
+            else None
+        )
+        self.auth = WeComTokens(app, contacts)
         super().__init__(base_url, auth=self.auth, transport=transport, retry=retry, limiter=limiter)
 
     def get(self, name: str, **params: Any) -> dict[str, Any]:
@@ -227,6 +317,9 @@ class WeComClient(ApiClient):
 
     def check_payload(self, payload: Any, response: httpx.Response, api: str) -> None:
         code, message = envelope(payload, response)
+        if code == API_FORBIDDEN and self.auth.contacts is None and is_contact_write(api):
+            message = (f"{short_message(message) or 'api forbidden'}: contact writes need the "
+                       "通讯录同步 (contacts-sync) secret; set contacts_secret")
         if code:
             raise api_error(code, message, api)
 
@@ -268,6 +361,10 @@ def short_message(message: str) -> str:
     return message.split(", hint:")[0].split(" more info at")[0].strip(" ,")
 
 
+def _secret(value: SecretStr | str) -> SecretStr:
+    return value if isinstance(value, SecretStr) else SecretStr(value)
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -276,14 +373,20 @@ def _json(response: httpx.Response) -> Any:
 
 
 __all__ = [
+    "API_FORBIDDEN",
     "API_RATE",
     "BASE_URL",
+    "CONTACT_WRITE_APIS",
     "ERRCODES",
     "TOKEN_ERRCODES",
     "WRITE_APIS",
     "WeComAuth",
     "WeComClient",
+    "WeComTokens",
     "api",
     "api_error",
     "envelope",
+    "is_app_only",
+    "is_contact_write",
+    "needs_contacts_token",
 ]

@@ -1,5 +1,13 @@
 """The WeCom connector: maps WeCom's contacts, tags, app chats and app messages to domain records.
 
+Two secrets (reference §2.1): the app's ``corpsecret`` and the contacts-sync (通讯录同步)
+``contacts_secret``. Real WeCom writes users and departments only with the contacts-sync
+token, and app chats and app messages only with the app's; ``self.client`` holds both token
+caches and sends ``user/*`` and ``department/*`` with the contacts one, everything else
+(tags included: an app may create tags and edit its own) with the app's. Without a
+``contacts_secret`` every call uses the app token, and a contact write refused with 48002
+says that the contacts secret is missing.
+
 Reads prefer the one-call detail lists (``user/list?department_id=1&fetch_child=1``,
 ``department/list``). Since 2022-08-15 WeCom refuses those to contacts-sync secrets on newly
 added IPs (reference §2.4, document/path/96021); on a permission refusal the connector
@@ -56,7 +64,12 @@ ALL_INVALID = frozenset({40070, 40031, 81013, 82001})  # "every id in the list i
 
 
 class WeComConnector:
-    """Contacts, departments, tags, app chats and app messages of one WeCom corp and app."""
+    """Contacts, departments, tags, app chats and app messages of one WeCom corp and app.
+
+    ``corpsecret`` is the self-built app's secret; ``contacts_secret`` the contacts-sync
+    (通讯录同步) secret, which real WeCom requires for user and department writes.
+    ``client.calls``, ``client.writes`` and ``client.auth.fetches`` count both tokens' calls.
+    """
 
     name = SERVICE
 
@@ -67,6 +80,7 @@ class WeComConnector:
         corpid: str,
         corpsecret: SecretStr | str,
         agentid: int,
+        contacts_secret: SecretStr | str | None = None,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: bool = True,
@@ -80,6 +94,7 @@ class WeComConnector:
             base_url,
             corpid=corpid,
             corpsecret=corpsecret,
+            contacts_secret=contacts_secret,
             transport=transport,
             retry=retry,
             rate_limit=rate_limit,
@@ -89,16 +104,26 @@ class WeComConnector:
 
     @classmethod
     def from_sandbox(cls, sandbox: Any, **kw: Any) -> WeComConnector:
-        """A connector wired to ``sandbox`` in-process, with the sandbox's credentials."""
+        """A connector wired to ``sandbox`` in-process, with the sandbox's credentials.
+
+        The contacts secret comes from ``credentials["contacts_secret"]`` when the sandbox has
+        one; pass ``contacts_secret=None`` to model a connector configured with the app secret only.
+        """
         creds = sandbox.credentials
         kw.setdefault("base_url", SANDBOX_URL)
         kw.setdefault("transport", sandbox.transport())
+        if "contacts_secret" not in kw and creds.get("contacts_secret"):
+            kw["contacts_secret"] = SecretStr(creds["contacts_secret"])
         return cls(
             corpid=creds["corpid"], corpsecret=SecretStr(creds["corpsecret"]), agentid=creds["agentid"], **kw
         )
 
     def check(self) -> None:
-        """Get a token and make one cheap read; ``AuthError`` on bad credentials."""
+        """Get a token and make one cheap read; ``AuthError`` on bad credentials.
+
+        The read is a contacts read, so with two secrets it checks the contacts-sync one; a
+        wrong app secret shows on the first tag, chat or message call.
+        """
         self.client.get("department/simplelist")
 
     def close(self) -> None:

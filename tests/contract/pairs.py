@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import httpx
@@ -225,18 +225,33 @@ def mobile(i: int) -> str:
 
 
 @dataclass
+class WeComEnv(Env):
+    """WeCom holds two tokens: the contacts-sync one (users, departments) and the app's (tags,
+    chats, messages). ``warm`` fetches both, so a fault scheduled after it hits the business call."""
+
+    def warm(self) -> None:
+        super().warm()  # department/get: the contacts token
+        self.client.get("tag/list")  # the app token
+
+
+@dataclass
 class WeComPair(Pair):
     """WeCom: user/list is one call; the paged path is user/list_id + user/get per user.
 
     ``legacy_contacts_blocked`` makes the sandbox refuse the detail list (48002), as WeCom
     does for contacts secrets on new IPs since 2022-08-15; the connector then pages
     ``user/list_id`` (relations: one row per user per department) at ``page_size``.
+    The sandbox's contacts-sync secret is the one ``check`` reads with (a contacts read).
     """
 
     slug: str = "wecom"
     token_api: str = "GET /cgi-bin/gettoken"
     check_api: str = "GET /cgi-bin/department/simplelist"
-    secret_field: str = "corpsecret"
+    secret_field: str = "contacts_secret"
+
+    def build(self, **kw: Any) -> Env:
+        env = super().build(**kw)
+        return WeComEnv(**{f.name: getattr(env, f.name) for f in fields(env)})
     department_get_api: str = "GET /cgi-bin/department/get"
     chat_get_api: str = "GET /cgi-bin/appchat/get"
     user_create_api: str = "POST /cgi-bin/user/create"

@@ -40,10 +40,12 @@ def served(tmp_path_factory):
 def tenant(served, tmp_path, capsys, monkeypatch):
     info = json.loads(served.read_text())
     monkeypatch.setenv("MUSTER_WECOM_SECRET", info["wecom"]["corpsecret"])
+    monkeypatch.setenv("MUSTER_WECOM_CONTACTS_SECRET", info["wecom"]["contacts_secret"])  # 通讯录同步
     monkeypatch.setenv("MUSTER_DINGTALK_SECRET", info["dingtalk"]["appsecret"])
     monkeypatch.chdir(tmp_path)
     code, out = run(["init", "--sandbox-info", str(served)], capsys)
     assert code == 0 and "wrote muster.yaml" in out
+    assert f"export MUSTER_WECOM_CONTACTS_SECRET={info['wecom']['contacts_secret']}" in out
     code, out = run(["roster", "import", "roster.csv"], capsys)
     assert code == 0 and "40 new" in out
     return tmp_path
@@ -74,10 +76,11 @@ def test_apply_refuses_a_stale_plan(tenant, capsys, served):
     assert code == 1 and "is stale" in out and "roster, policy or identity links changed" in out
 
 
-def test_missing_secret_is_an_error_naming_the_variable(tenant, capsys, monkeypatch):
-    monkeypatch.delenv("MUSTER_DINGTALK_SECRET")
+@pytest.mark.parametrize("variable", ["MUSTER_DINGTALK_SECRET", "MUSTER_WECOM_CONTACTS_SECRET"])
+def test_missing_secret_is_an_error_naming_the_variable(tenant, capsys, monkeypatch, variable):
+    monkeypatch.delenv(variable)
     code, out = run(["plan"], capsys)
-    assert code == 1 and "MUSTER_DINGTALK_SECRET is not set" in out
+    assert code == 1 and f"{variable} is not set" in out
 
 
 def test_no_config_file(tmp_path, capsys, monkeypatch):

@@ -6,6 +6,11 @@ in reference §8.2, so that wechatpy (the community SDK) works against it unchan
 parts live in ``_core`` (envelopes, tokens, limits), ``_contacts`` (users, departments) and
 ``_groups`` (tags, app chats, app messages).
 
+Two secrets as in real WeCom: the app's ``corpsecret`` and the contacts-sync
+``contacts_secret``, each with its own token; contact writes need the contacts token, app
+chats and messages the app's (48002 otherwise). ``contacts_secret_required=False`` lets the
+app token write contacts as well.
+
 Seeding and inspection (used by the demo, the contract suite and the benchmarks):
 ``credentials``, ``add_department``, ``add_user``, ``add_chat``, ``add_tag``; the plain dicts
 ``users`` (userid → record), ``departments`` (id → record), ``chats`` (chatid → record),
@@ -37,8 +42,16 @@ class WeComSandbox(ContactsMixin, GroupsMixin):
         rate_limits: bool = True,
         seed: int = 0,
         limits: WeComLimits | None = None,
+        contacts_secret_required: bool = True,
     ):
-        super().__init__(clock=clock, faults=faults, rate_limits=rate_limits, seed=seed, limits=limits)
+        super().__init__(
+            clock=clock,
+            faults=faults,
+            rate_limits=rate_limits,
+            seed=seed,
+            limits=limits,
+            contacts_secret_required=contacts_secret_required,
+        )
 
 
 __all__ = ["MESSAGES", "WeComFault", "WeComLimits", "WeComSandbox"]

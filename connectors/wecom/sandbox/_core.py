@@ -7,6 +7,15 @@ WeCom answers HTTP 200 with ``{errcode, errmsg}``; failures repeat the code and 
 after checking the token (41001 missing, 40014 invalid, 42001 expired or revoked) and the
 per-API rate windows (45009). The English message texts are ours: WeCom's exact wording is
 not documented, programs must read ``errcode``.
+
+Two secrets, two tokens (reference §2.1): ``gettoken`` with the app secret issues the app's
+token, with the contacts-sync (通讯录同步) secret a separate contacts token. User and
+department writes with an app token, and app chats or app messages with a contacts token,
+are refused with 48002 "api forbidden": which secret may call what follows WeCom's split
+of secrets (reference §2.1), the errcode is our modelling (48002 is WeCom's "API not
+permitted", reference §2.2). Reads, and tags, take either token.
+``contacts_secret_required=False`` lets the app token write contacts too (a single-secret
+setup); the contacts token still never acts as the app.
 """
 
 from __future__ import annotations
@@ -22,7 +31,15 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow, TokenStore, route
-from connectors.wecom.client import TOKEN_API, TOKEN_TTL, WRITE_APIS, api
+from connectors.wecom.client import (
+    API_FORBIDDEN,
+    TOKEN_API,
+    TOKEN_TTL,
+    WRITE_APIS,
+    api,
+    is_app_only,
+    is_contact_write,
+)
 
 CONTENT_TYPE = "application/json; charset=UTF-8"
 MORE_INFO = "https://open.work.weixin.qq.com/devtool/query?e="
@@ -131,14 +148,20 @@ class WeComCore(Sandbox):
         rate_limits: bool = True,
         seed: int = 0,
         limits: WeComLimits | None = None,
+        contacts_secret_required: bool = True,
     ):
         super().__init__(clock=clock, faults=faults, rate_limits=rate_limits)
         self.limits = limits or WeComLimits()
         self.rng = random.Random(seed)
         self.corpid = f"ww{self.rng.getrandbits(64):016x}"
         self._secret = "".join(self.rng.choice(SECRET_ALPHABET) for _ in range(43))
+        # Its own generator, so adding it left the seeded ids and hints of ``rng`` unchanged.
+        contacts_rng = random.Random(f"{seed}:contacts")
+        self._contacts_secret = "".join(contacts_rng.choice(SECRET_ALPHABET) for _ in range(43))
         self.agentid = 1000002
+        self.contacts_secret_required = contacts_secret_required
         self.tokens = TokenStore(TOKEN_TTL, clock)  # same token while valid, no extension
+        self.token_kinds: dict[str, str] = {}  # token → "app" | "contacts", which secret got it
         self.write_calls = 0
         self.legacy_contacts_blocked = False  # the 2022-08-15 user/list restriction (48002)
         self.app_visible_root = True  # appchat needs the app visible to the root department
@@ -157,8 +180,13 @@ class WeComCore(Sandbox):
 
     @property
     def credentials(self) -> dict[str, Any]:
-        """What a connector needs: corpid, corpsecret, agentid."""
-        return {"corpid": self.corpid, "corpsecret": self._secret, "agentid": self.agentid}
+        """What a connector needs: corpid, corpsecret (the app's), agentid, contacts_secret (通讯录同步)."""
+        return {
+            "corpid": self.corpid,
+            "corpsecret": self._secret,
+            "agentid": self.agentid,
+            "contacts_secret": self._contacts_secret,
+        }
 
     # --- the handler ----------------------------------------------------------------
 
@@ -172,16 +200,27 @@ class WeComCore(Sandbox):
         path = request.url.path
         try:
             if path != TOKEN_API:
-                self._authorize(request)
+                self._permit(path, self._authorize(request))
             self._throttle(path)
             return super().dispatch(request)
         except WeComFault as fault:
             return self.fail(fault.code, fault.message, **fault.extra)
 
-    def _authorize(self, request: httpx.Request) -> None:
-        state = self.tokens.check(request.url.params.get("access_token"))
+    def _authorize(self, request: httpx.Request) -> str:
+        """The kind of the request's valid token ("app" or "contacts"), else the token fault."""
+        token = request.url.params.get("access_token")
+        state = self.tokens.check(token)
         if state != "ok":
             raise WeComFault({"missing": 41001, "expired": 42001}.get(state, 40014))
+        return self.token_kinds.get(token or "", "app")
+
+    def _permit(self, path: str, kind: str) -> None:
+        # Contacts are written with the contacts-sync token; chats and messages act as the app.
+        # Refused either way with 48002 "api forbidden": the errcode is our modelling.
+        if kind == "app" and self.contacts_secret_required and is_contact_write(path):
+            raise WeComFault(API_FORBIDDEN)
+        if kind == "contacts" and is_app_only(path):
+            raise WeComFault(API_FORBIDDEN)
 
     def _throttle(self, path: str) -> None:
         # Per corp per API, minute and hour windows; app messages have their own limits.
@@ -232,13 +271,20 @@ class WeComCore(Sandbox):
     @route("GET", TOKEN_API)
     def _gettoken(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
-        checks = (("corpid", 41002, self.corpid, 40013), ("corpsecret", 41004, self._secret, 40001))
-        for name, missing, expected, wrong in checks:
-            if not params.get(name):
-                raise WeComFault(missing)
-            if params[name] != expected:
-                raise WeComFault(wrong)
-        token, left = self.tokens.issue(self.corpid + ":" + str(self.agentid))
+        if not params.get("corpid"):
+            raise WeComFault(41002)
+        if params["corpid"] != self.corpid:
+            raise WeComFault(40013)
+        secret = params.get("corpsecret")
+        if not secret:
+            raise WeComFault(41004)
+        kinds = {self._secret: "app", self._contacts_secret: "contacts"}
+        if secret not in kinds:
+            raise WeComFault(40001)
+        # One token per secret, each kept while valid (TokenStore keys them apart).
+        kind = kinds[secret]
+        token, left = self.tokens.issue(self.corpid + ":" + (str(self.agentid) if kind == "app" else kind))
+        self.token_kinds[token] = kind
         return self.ok(access_token=token, expires_in=left)
 
     # --- request helpers --------------------------------------------------------------

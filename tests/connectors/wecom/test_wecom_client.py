@@ -19,7 +19,7 @@ from connectors._errors import (
 from connectors._http import RetryPolicy
 from connectors.wecom.client import API_RATE, ERRCODES, WeComClient, api_error, short_message
 from connectors.wecom.connector import WeComConnector
-from mappings.models import AccountSpec
+from mappings.models import AccountSpec, GroupSpec
 
 BASE = "https://qyapi.weixin.qq.com"
 SECRET = "s3cr3t-value-never-logged"
@@ -386,3 +386,97 @@ def test_paging_loop_is_detected(router):
     )
     with pytest.raises(InvalidPayload):
         list(connector(router).list_people())
+
+
+# --- two secrets --------------------------------------------------------------------------
+
+CONTACTS_SECRET = "c0ntacts-sync-secret-never-logged"
+
+
+def two_secret_connector():
+    """Two gettoken answers by secret: APPTOKEN for the app's, CONTACTSTOKEN for the contacts-sync one."""
+    router = respx.MockRouter(assert_all_called=False, using=None)
+    tokens = {SECRET: "APPTOKEN", CONTACTS_SECRET: "CONTACTSTOKEN"}
+    router.get(f"{BASE}/cgi-bin/gettoken", name="token").mock(
+        side_effect=lambda request: ok(access_token=tokens[request.url.params["corpsecret"]], expires_in=7200)
+    )
+    conn = WeComConnector(
+        corpid="ww1", corpsecret=SECRET, contacts_secret=CONTACTS_SECRET, agentid=1000002,
+        transport=httpx.MockTransport(router.handler), retry=RetryPolicy(attempts=2, backoff=0.0, jitter=0.0),
+        rate_limit=False,
+    )
+    return router, conn
+
+
+def test_contacts_go_with_the_contacts_token_chats_tags_and_messages_with_the_apps():
+    router, conn = two_secret_connector()
+    routes = {
+        name: getattr(router, method)(f"{BASE}/cgi-bin/{name}").mock(return_value=ok(**answer))
+        for method, name, answer in (
+            ("post", "user/create", {}),
+            ("post", "user/update", {}),
+            ("get", "department/get", {"department": {"id": 2, "name": "D", "parentid": 1}}),
+            ("post", "department/create", {"id": 5}),
+            ("post", "tag/create", {"tagid": 3}),
+            ("post", "appchat/create", {"chatid": "c1"}),
+            ("post", "message/send", {}),
+        )
+    }
+    conn.create_account(AccountSpec(external_id="alice", name="Alice", mobile="13800000000"))
+    conn.disable_account("alice")
+    conn.get_group("department", "2")
+    conn.create_group(GroupSpec(kind="department", name="Training"))
+    conn.create_group(GroupSpec(kind="tag", name="Counsellors"))
+    conn.create_group(GroupSpec(kind="chat", name="Night", members=("alice", "bob")))
+    conn.send_message(["alice"], "hi")
+    used = {name: {c.request.url.params["access_token"] for c in route.calls} for name, route in routes.items()}
+    assert used == {
+        "user/create": {"CONTACTSTOKEN"},
+        "user/update": {"CONTACTSTOKEN"},
+        "department/get": {"CONTACTSTOKEN"},
+        "department/create": {"CONTACTSTOKEN"},
+        "tag/create": {"APPTOKEN"},
+        "appchat/create": {"APPTOKEN"},
+        "message/send": {"APPTOKEN"},
+    }
+    asked = [dict(c.request.url.params) for c in router["token"].calls]
+    assert asked == [{"corpid": "ww1", "corpsecret": CONTACTS_SECRET}, {"corpid": "ww1", "corpsecret": SECRET}]
+    assert conn.client.auth.fetches == 2 and conn.client.writes == 6 and sum(conn.client.calls.values()) == 7
+
+
+def test_an_expired_token_refetches_only_its_own_secret():
+    router, conn = two_secret_connector()
+    answers = iter([err(42001), ok(taglist=[])])
+    router.get(f"{BASE}/cgi-bin/tag/list").mock(side_effect=lambda request: next(answers))
+    router.get(f"{BASE}/cgi-bin/department/simplelist").mock(return_value=ok(department_id=[]))
+    conn.check()  # contacts token
+    conn.client.get("tag/list")  # app token, expired on first use: refetched once
+    conn.check()
+    secrets = [c.request.url.params["corpsecret"] for c in router["token"].calls]
+    assert secrets == [CONTACTS_SECRET, SECRET, SECRET]
+    assert (conn.client.auth.contacts.fetches, conn.client.auth.app.fetches) == (1, 2)
+
+
+def test_a_48002_on_a_contact_write_without_contacts_secret_says_what_is_missing(router):
+    router.post(f"{BASE}/cgi-bin/user/create").mock(return_value=err(48002, "api forbidden"))
+    with pytest.raises(PermissionDenied) as info:
+        connector(router).create_account(AccountSpec(external_id="alice", name="Alice", mobile="13800000000"))
+    assert str(info.value) == ("wecom /cgi-bin/user/create [48002]: api forbidden: contact writes need the "
+                               "通讯录同步 (contacts-sync) secret; set contacts_secret")
+
+
+def test_tokens_are_routed_whatever_prefix_the_base_url_has():
+    router = respx.MockRouter(assert_all_called=True, using=None)
+    tokens = {SECRET: "APPTOKEN", CONTACTS_SECRET: "CONTACTSTOKEN"}
+    router.get("https://proxy.example/wecom/cgi-bin/gettoken").mock(
+        side_effect=lambda request: ok(access_token=tokens[request.url.params["corpsecret"]], expires_in=7200)
+    )
+    user = router.get("https://proxy.example/wecom/cgi-bin/user/get").mock(return_value=ok(userid="a"))
+    tags = router.get("https://proxy.example/wecom/cgi-bin/tag/list").mock(return_value=ok(taglist=[]))
+    client = WeComClient("https://proxy.example/wecom", corpid="ww1", corpsecret=SECRET,
+                         contacts_secret=CONTACTS_SECRET, transport=httpx.MockTransport(router.handler),
+                         rate_limit=False)
+    client.get("user/get", userid="a")
+    client.get("tag/list")
+    assert user.calls[0].request.url.params["access_token"] == "CONTACTSTOKEN"
+    assert tags.calls[0].request.url.params["access_token"] == "APPTOKEN"

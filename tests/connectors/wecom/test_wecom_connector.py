@@ -1,3 +1,4 @@
+import httpx
 import pytest
 
 from connectors._base import (
@@ -11,7 +12,7 @@ from connectors._base import (
     Runner,
     SendsMessages,
 )
-from connectors._errors import AlreadyExists, AuthError, InvalidPayload, NotFound
+from connectors._errors import AlreadyExists, AuthError, InvalidPayload, NotFound, PermissionDenied
 from connectors._http import NO_RETRY_WAIT, RetryPolicy
 from connectors._sandbox import FaultPlan
 from connectors.wecom import WeComConnector, WeComSandbox
@@ -355,3 +356,136 @@ def test_client_limiter_keeps_the_hourly_quota():
         limiter.acquire("/cgi-bin/user/create")
     # the 150,001st call waits until the first has aged out of the hour
     assert now[0] == pytest.approx(3600.0)
+
+
+# --- two secrets: contacts-sync for users and departments, the app's for the rest ----------------
+
+
+class Seen:
+    """The sandbox behind a recorder: (API, kind of token the sandbox saw) for each business call."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.calls = []
+
+    def __call__(self, request):
+        response = self.sandbox(request)
+        token = request.url.params.get("access_token")
+        if token:
+            kind = self.sandbox.token_kinds.get(token)
+            self.calls.append((request.url.path.removeprefix("/cgi-bin/"), kind, response.json()["errcode"]))
+        return response
+
+    def kinds(self):
+        """API → the set of token kinds it was sent with."""
+        out = {}
+        for name, kind, _ in self.calls:
+            out.setdefault(name, set()).add(kind)
+        return out
+
+
+def seen_connector(sandbox, **kw):
+    seen = Seen(sandbox)
+    conn = WeComConnector.from_sandbox(
+        sandbox, transport=httpx.MockTransport(seen), retry=NO_RETRY_WAIT, rate_limit=False, **kw
+    )
+    return conn, seen
+
+
+def test_each_call_uses_the_token_of_the_secret_wecom_requires(sandbox):
+    conn, seen = seen_connector(sandbox)
+    chat(sandbox)
+    night = Group(service="wecom", kind="chat", external_id="night1", name="Night team", owner="alice")
+    conn.check()
+    list(conn.list_people())
+    list(conn.list_groups())
+    conn.get_group("department", "2")
+    list(conn.list_members(Group(service="wecom", kind="department", external_id="2", name="C")))
+    conn.create_account(AccountSpec(external_id="erin", name="Erin", mobile="13800000005", departments=("2",)))
+    conn.update_account("erin", {"departments": ["3"]})
+    conn.disable_account("erin")
+    conn.create_group(GroupSpec(kind="department", name="Training", parent_id="2"))
+    conn.create_group(GroupSpec(kind="tag", name="Counsellors", members=("alice",)))
+    conn.create_group(GroupSpec(kind="chat", name="Ad hoc", owner="bob", members=("dave",), external_id="adhoc"))
+    conn.apply_membership(night, MembershipDelta(add=frozenset({"dave"})))
+    conn.send_message(["alice", "bob"], "Training at 8")
+
+    assert {errcode for *_, errcode in seen.calls} == {0}  # nothing refused (no 48002)
+    kinds = seen.kinds()
+    contacts = {n for n in kinds if n.startswith(("user/", "department/"))}
+    assert contacts == {"department/simplelist", "user/list", "department/list", "department/get",
+                        "user/simplelist", "user/create", "user/get", "user/update", "department/create"}
+    assert all(kinds[n] == {"contacts"} for n in contacts)
+    assert set(kinds) - contacts == {"tag/list", "tag/create", "tag/get", "tag/addtagusers", "appchat/get",
+                                     "appchat/create", "appchat/update", "message/send"}
+    assert all(kinds[n] == {"app"} for n in set(kinds) - contacts)
+    assert sandbox.calls["GET /cgi-bin/gettoken"] == 2  # one token per secret, each cached
+    assert conn.client.auth.app.fetches == 1 and conn.client.auth.contacts.fetches == 1
+    assert conn.client.auth.fetches == 2
+    # the counts callers read cover both tokens' calls
+    assert sum(conn.client.calls.values()) == len(seen.calls)
+    assert conn.client.writes == sandbox.write_calls
+
+
+def test_the_two_token_caches_refresh_independently(sandbox):
+    conn, seen = seen_connector(sandbox)
+    conn.get_group("department", "1")  # the contacts token
+    conn.client.get("tag/list")  # the app token
+    sandbox.faults.schedule[sandbox.requests + 1] = "revoke"  # both tokens die before the next call
+    conn.get_group("department", "1")
+    assert (conn.client.auth.contacts.fetches, conn.client.auth.app.fetches) == (2, 1)
+    conn.client.get("tag/list")
+    assert (conn.client.auth.contacts.fetches, conn.client.auth.app.fetches) == (2, 2)
+    assert sandbox.calls["GET /cgi-bin/gettoken"] == 4
+    conn.get_group("department", "1")
+    conn.client.get("tag/list")
+    assert conn.client.auth.fetches == 4  # both fresh again: no more fetches
+    assert [(n, k) for n, k, e in seen.calls if e == 42001] == [("department/get", "contacts"),
+                                                                 ("tag/list", "app")]
+
+
+def test_a_revoked_contacts_token_alone_is_refetched_alone(sandbox):
+    conn, _ = seen_connector(sandbox)
+    conn.get_group("department", "1")
+    conn.client.get("tag/list")
+    conn.client.auth.contacts.invalidate()  # only the contacts token is dropped
+    conn.create_account(AccountSpec(external_id="erin", name="Erin", mobile="13800000005"))
+    conn.client.get("tag/list")
+    assert (conn.client.auth.contacts.fetches, conn.client.auth.app.fetches) == (2, 1)
+
+
+def test_without_a_contacts_secret_contact_writes_are_refused_with_a_hint(sandbox):
+    conn, seen = seen_connector(sandbox, contacts_secret=None)
+    chat(sandbox)
+    assert len(list(conn.list_people())) == 4  # reads work with the app token
+    assert conn.get_group("chat", "night1").owner == "alice"
+    with pytest.raises(PermissionDenied) as info:
+        conn.create_account(AccountSpec(external_id="erin", name="Erin", mobile="13800000005"))
+    assert info.value.code == 48002 and "contacts_secret" in str(info.value) and "通讯录同步" in str(info.value)
+    assert "erin" not in sandbox.users
+    assert {k for _, k, _ in seen.calls} == {"app"} and conn.client.auth.contacts is None
+
+
+def test_a_sandbox_modelling_the_single_secret_setup_takes_every_call_on_the_app_token():
+    sandbox = WeComSandbox(clock=Clock(), contacts_secret_required=False)
+    sandbox.add_user("alice", "Alice", mobile="13800000001")
+    sandbox.add_user("bob", "Bob", mobile="13800000002")
+    conn, seen = seen_connector(sandbox, contacts_secret=None)
+    conn.create_account(AccountSpec(external_id="erin", name="Erin", mobile="13800000005"))
+    conn.create_group(GroupSpec(kind="chat", name="Ad hoc", members=("alice", "erin")))
+    assert {(k, e) for _, k, e in seen.calls} == {("app", 0)}
+    assert sandbox.calls["GET /cgi-bin/gettoken"] == 1
+
+
+def test_a_wrong_app_secret_shows_on_the_first_app_call(sandbox):
+    creds = sandbox.credentials
+    conn = WeComConnector(
+        base_url="http://wecom.sandbox", corpid=creds["corpid"], corpsecret="wrong", agentid=creds["agentid"],
+        contacts_secret=creds["contacts_secret"], transport=sandbox.transport(), retry=NO_RETRY_WAIT,
+        rate_limit=False,
+    )
+    conn.check()  # a contacts read: the contacts-sync secret is right
+    with pytest.raises(AuthError) as info:
+        conn.send_message(["alice"], "hi")
+    assert info.value.code == 40001 and "wrong" not in str(info.value)
+    assert sandbox.messages == []

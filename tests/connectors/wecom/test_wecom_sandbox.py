@@ -2,6 +2,8 @@ import httpx
 import pytest
 
 from connectors._sandbox import FaultPlan
+from connectors.wecom.client import api as api_path
+from connectors.wecom.client import is_contact_write
 from connectors.wecom.sandbox import WeComLimits, WeComSandbox
 
 
@@ -14,22 +16,45 @@ class Clock:
 
 
 class Api:
-    """Raw calls against a sandbox, token handled, answers as dicts."""
+    """Raw calls against a sandbox, answers as dicts; each call takes the token WeCom wants.
+
+    ``token`` is the app's (fetched now); user and department writes use the contacts-sync
+    token, fetched on the first of them. ``as_app``/``as_contacts`` force one.
+    """
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
         self.http = httpx.Client(transport=sandbox.transport(), base_url="http://wecom.sandbox")
         self.token = self.gettoken().json()["access_token"]
+        self._contacts_token = None
 
     def gettoken(self, **override):
-        params = {k: v for k, v in self.sandbox.credentials.items() if k != "agentid"} | override
+        creds = self.sandbox.credentials
+        params = {"corpid": creds["corpid"], "corpsecret": creds["corpsecret"]} | override
         return self.http.get("/cgi-bin/gettoken", params=params)
 
-    def get(self, name, **params):
-        return self.http.get(f"/cgi-bin/{name}", params={"access_token": self.token, **params}).json()
+    @property
+    def contacts_token(self):
+        if self._contacts_token is None:
+            secret = self.sandbox.credentials["contacts_secret"]
+            self._contacts_token = self.gettoken(corpsecret=secret).json()["access_token"]
+        return self._contacts_token
 
-    def post(self, name, body):
-        return self.http.post(f"/cgi-bin/{name}", params={"access_token": self.token}, json=body).json()
+    def token_for(self, name, as_app=False, as_contacts=False):
+        if as_contacts or (is_contact_write(api_path(name)) and not as_app):
+            return self.contacts_token
+        return self.token
+
+    def get(self, name, *, as_app=False, as_contacts=False, **params):
+        token = self.token_for(name, as_app, as_contacts)
+        return self.http.get(f"/cgi-bin/{name}", params={"access_token": token, **params}).json()
+
+    def post(self, name, body, *, as_app=False, as_contacts=False):
+        token = self.token_for(name, as_app, as_contacts)
+        return self.http.post(f"/cgi-bin/{name}", params={"access_token": token}, json=body).json()
+
+    def raw(self, method, name, token, **kw):
+        return self.http.request(method, f"/cgi-bin/{name}", params={"access_token": token}, **kw)
 
 
 @pytest.fixture
@@ -104,6 +129,106 @@ def test_revoke_fault_expires_the_token_early(clock):
     assert api.get("tag/list")["errcode"] == 0  # 2
     assert api.get("tag/list")["errcode"] == 42001  # 3: revoked before it was served
     assert api.gettoken().json()["access_token"] != api.token
+
+
+# --- two secrets: the app's and the contacts-sync (通讯录同步) one ------------------------------
+
+
+def test_each_secret_gets_its_own_token_kept_while_valid(api, sandbox, clock):
+    creds = sandbox.credentials
+    assert creds["contacts_secret"] and creds["contacts_secret"] != creds["corpsecret"]
+    assert WeComSandbox(seed=0).credentials == WeComSandbox(seed=0).credentials  # follows the seed
+    assert WeComSandbox(seed=1).credentials["contacts_secret"] != creds["contacts_secret"]
+    contacts = api.gettoken(corpsecret=creds["contacts_secret"]).json()
+    assert contacts["errcode"] == 0 and contacts["expires_in"] == 7200
+    assert contacts["access_token"] != api.token
+    clock.now += 100
+    assert api.gettoken(corpsecret=creds["contacts_secret"]).json()["access_token"] == contacts["access_token"]
+    assert api.gettoken().json()["access_token"] == api.token
+    assert sandbox.token_kinds == {api.token: "app", contacts["access_token"]: "contacts"}
+
+
+CONTACT_WRITES = [
+    ("POST", "user/create", {"userid": "dan", "name": "Dan", "department": [2], "mobile": "13800000009"}),
+    ("POST", "user/update", {"userid": "alice", "name": "Alice L"}),
+    ("POST", "department/create", {"name": "Training", "parentid": 1}),
+    ("GET", "user/delete", None),  # not served by the sandbox: refused before routing
+    ("POST", "department/update", {"id": 2, "name": "X"}),
+    ("GET", "department/delete", None),
+]
+
+
+@pytest.mark.parametrize(("method", "name", "body"), CONTACT_WRITES, ids=[w[1] for w in CONTACT_WRITES])
+def test_contact_writes_with_the_app_token_are_forbidden(api, sandbox, method, name, body):
+    before = (sandbox.export_state(), sandbox.write_calls)
+    response = api.raw(method, name, api.token, json=body)
+    answer = response.json()
+    assert answer["errcode"] == 48002 and answer["errmsg"].startswith("api forbidden, hint: [")
+    assert response.headers["error-code"] == "48002" and response.headers["error-msg"] == answer["errmsg"]
+    assert sandbox.export_state() == before[0]
+
+
+def test_contact_writes_with_the_contacts_token_succeed(api, sandbox):
+    for method, name, body in CONTACT_WRITES[:3]:
+        assert api.raw(method, name, api.contacts_token, json=body).json()["errcode"] == 0, name
+    assert sandbox.users["dan"]["department"] == [2] and sandbox.users["alice"]["name"] == "Alice L"
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "body"),
+    [
+        ("POST", "appchat/create", {"chatid": "night1", "owner": "alice", "userlist": ["alice", "bob"]}),
+        ("GET", "appchat/get", None),
+        ("POST", "appchat/update", {"chatid": "ours", "add_user_list": ["carol"]}),
+        ("POST", "message/send", {"touser": "alice", "msgtype": "text", "agentid": 1000002,
+                                  "text": {"content": "hi"}}),
+    ],
+    ids=["appchat-create", "appchat-get", "appchat-update", "message-send"],
+)
+def test_app_chats_and_messages_with_the_contacts_token_are_forbidden(api, sandbox, method, name, body):
+    sandbox.add_chat("ours", "Ours", "alice", ["bob"])
+    params = {"chatid": "ours"} if name == "appchat/get" else {}
+    response = api.http.request(method, f"/cgi-bin/{name}", json=body,
+                                params={"access_token": api.contacts_token, **params})
+    assert response.json()["errcode"] == 48002 and response.headers["error-code"] == "48002"
+    assert list(sandbox.chats) == ["ours"] and sandbox.chats["ours"]["userlist"] == ["alice", "bob"]
+    assert sandbox.messages == []
+    # the same call with the app token goes through
+    ok = api.http.request(method, f"/cgi-bin/{name}", json=body, params={"access_token": api.token, **params})
+    assert ok.json()["errcode"] == 0
+
+
+def test_reads_and_tags_accept_either_token(api):
+    for token in (api.token, api.contacts_token):
+        for name, params in (("user/get", {"userid": "alice"}), ("user/list", {"department_id": 1}),
+                             ("user/simplelist", {"department_id": 1}), ("department/list", {}),
+                             ("department/simplelist", {}), ("department/get", {"id": 2}), ("tag/list", {})):
+            answer = api.http.get(f"/cgi-bin/{name}", params={"access_token": token, **params}).json()
+            assert answer["errcode"] == 0, (name, token == api.token)
+        assert api.http.post("/cgi-bin/user/list_id", params={"access_token": token},
+                             json={"limit": 10}).json()["errcode"] == 0
+
+
+def test_old_single_secret_behaviour_can_be_modelled(clock):
+    sandbox = WeComSandbox(clock=clock, contacts_secret_required=False)
+    api = Api(sandbox)
+    assert api.post("user/create", {"userid": "dan", "name": "Dan", "department": [1], "mobile": "1"},
+                    as_app=True)["errcode"] == 0
+    assert api.post("department/create", {"name": "Training", "parentid": 1}, as_app=True)["errcode"] == 0
+    # the contacts-sync token still never acts as the app
+    assert api.post("appchat/create", {"userlist": ["dan", "dan"]}, as_contacts=True)["errcode"] == 48002
+
+
+def test_revoke_expires_both_tokens_and_each_is_refetched(clock):
+    sandbox = WeComSandbox(clock=clock)
+    api = Api(sandbox)
+    app, contacts = api.token, api.contacts_token
+    sandbox.revoke_tokens()
+    assert api.get("tag/list")["errcode"] == 42001
+    assert api.get("user/get", userid="x", as_contacts=True)["errcode"] == 42001
+    assert api.gettoken().json()["access_token"] != app
+    new = api.gettoken(corpsecret=sandbox.credentials["contacts_secret"]).json()["access_token"]
+    assert new != contacts and sandbox.token_kinds[new] == "contacts"
 
 
 def test_error_kinds(sandbox):

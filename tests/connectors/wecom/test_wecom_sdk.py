@@ -2,6 +2,10 @@
 
 The SDK hard-codes ``https://qyapi.weixin.qq.com``; a requests transport adapter sends
 those requests to the sandbox served on loopback instead, so no SDK code is touched.
+
+As against real WeCom, one ``WeChatClient`` per secret: ``sdk`` holds the app's secret
+(tags, app chats, messages, reads), ``contacts_sdk`` the contacts-sync (通讯录同步) one for
+user and department writes. wechatpy caches each token under corpid + secret.
 """
 
 import pytest
@@ -51,12 +55,24 @@ def served(loopback):
     return sandbox, port
 
 
-@pytest.fixture
-def sdk(served):
+def sdk_client(served, secret_field, session=None):
     sandbox, port = served
-    client = WeChatClient(sandbox.credentials["corpid"], sandbox.credentials["corpsecret"], timeout=5)
+    client = WeChatClient(sandbox.credentials["corpid"], sandbox.credentials[secret_field], timeout=5,
+                          session=session)
     client._http.mount(HOST, Loopback(port))
     return client
+
+
+@pytest.fixture
+def sdk(served):
+    """The self-built app's client."""
+    return sdk_client(served, "corpsecret")
+
+
+@pytest.fixture
+def contacts_sdk(served):
+    """The contacts-sync (通讯录同步) client: writes users and departments."""
+    return sdk_client(served, "contacts_secret")
 
 
 def test_token_and_user_reads(served, sdk):
@@ -106,3 +122,39 @@ def test_sdk_message_send(served, sdk):
     sandbox, _ = served
     answer = sdk.message.send_text(sandbox.agentid, ["alice", "ghost"], "Training at 8")
     assert answer["invaliduser"] == "ghost" and sandbox.messages == [("alice", "Training at 8")]
+
+
+def test_contact_writes_go_through_the_contacts_sync_secret(served, sdk, contacts_sdk):
+    sandbox, _ = served
+    contacts_sdk.user.create("carol", "Carol", department=[2], mobile="13800000003")
+    contacts_sdk.user.update("carol", name="Carol C")
+    assert contacts_sdk.department.create("Night shift", parent_id=2)["id"] == 3
+    assert sandbox.users["carol"]["name"] == "Carol C" and 3 in sandbox.departments
+    assert [u["userid"] for u in sdk.department.get_users(2)] == ["alice", "carol"]  # the app reads them
+    assert sandbox.calls["GET /cgi-bin/gettoken"] == 2  # one token per secret
+
+
+def test_each_secret_is_refused_the_other_ones_apis(served, sdk, contacts_sdk):
+    sandbox, _ = served
+    with pytest.raises(WeChatClientException) as app_writes:
+        sdk.user.create("carol", "Carol", department=[1], mobile="13800000003")
+    with pytest.raises(WeChatClientException) as contacts_chats:
+        contacts_sdk.appchat.create(chat_id="night1", user_list=["alice", "bob"])
+    with pytest.raises(WeChatClientException) as contacts_messages:
+        contacts_sdk.message.send_text(sandbox.agentid, ["alice"], "hi")
+    assert {e.value.errcode for e in (app_writes, contacts_chats, contacts_messages)} == {48002}
+    assert app_writes.value.response.headers["error-code"] == "48002"
+    assert "carol" not in sandbox.users and sandbox.chats == {} and sandbox.messages == []
+
+
+def test_one_session_store_keeps_a_token_per_secret(served):
+    from wechatpy.session.memorystorage import MemoryStorage
+
+    sandbox, _ = served
+    store = MemoryStorage()
+    app, contacts = sdk_client(served, "corpsecret", store), sdk_client(served, "contacts_secret", store)
+    assert app.access_token_key != contacts.access_token_key  # corpid + secret[:10]
+    contacts.user.create("carol", "Carol", department=[1], mobile="13800000003")
+    app.tag.create("Counsellors")
+    assert app.access_token != contacts.access_token
+    assert sandbox.calls["GET /cgi-bin/gettoken"] == 2
