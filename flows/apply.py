@@ -58,19 +58,21 @@ class _Apply:
     def __init__(self, ws: Workspace, plan: Plan, service: str, run_id: str, runner: Runner,
                  progress: Progress, approved_by: str | None):
         self.ws, self.plan, self.service, self.run_id = ws, plan, service, run_id
+        self.plan_id = plan.id  # hashes every change key: compute it once
         self.runner, self.progress, self.approved_by = runner, progress, approved_by
         self.out = Outcome(service)
         with ws.lock:
             self.ids = state.resource_ids(ws.db, service)
         self.ids.update({r.key: r.external_id for r in ws.policy.resources.get(service, []) if r.external_id})
         self.failed_objects: set[str] = set()
+        self.failed_creates: set[str | None] = set()
 
     # --- bookkeeping ------------------------------------------------------------------
 
     def send(self, changes: list[Change], call: Callable[[], ApplyResult]) -> ApplyResult | None:
         keys = [c.key for c in changes]
         with self.ws.lock:
-            state.mark_sent(self.ws.db, self.plan.id, keys)
+            state.mark_sent(self.ws.db, self.plan_id, keys)
         try:
             result = call()
         except AuthError:
@@ -82,7 +84,7 @@ class _Apply:
         self.out.calls += result.calls
         self.out.rejected += list(result.rejected)
         with self.ws.lock:
-            state.mark_applied(self.ws.db, self.plan.id, keys, result.model_dump(mode="json"))
+            state.mark_applied(self.ws.db, self.plan_id, keys, result.model_dump(mode="json"))
             state.append_many(self.ws.db, [self._audit(c) for c in changes])
             for c in changes:
                 state.record_applied(self.ws.db, c.service, c.target, c.object_id, c.after, self.run_id)
@@ -92,8 +94,9 @@ class _Apply:
 
     def _failed(self, changes: list[Change], error: str) -> None:
         with self.ws.lock:
-            state.mark_failed(self.ws.db, self.plan.id, [c.key for c in changes], error)
+            state.mark_failed(self.ws.db, self.plan_id, [c.key for c in changes], error)
         self.out.failed += [(c, error) for c in changes]
+        self.failed_creates.update(c.external_id for c in changes if c.target == "account" and c.op == "add")
         self.failed_objects.update(c.object_id if c.object_id != "*" else c.target for c in changes)
         self.progress("changes", len(changes))
 
@@ -101,7 +104,7 @@ class _Apply:
         return {"run_id": self.run_id, "actor": self.ws.actor, "action": f"{c.op} {c.target.split(':')[0]}",
                 "service": c.service, "target": c.target, "object_id": c.object_id, "reason": c.reason,
                 "detail": {"before": c.before, "after": c.after, "external_id": c.external_id,
-                           "plan": self.plan.id, "rules": list(c.rules)},
+                           "plan": self.plan_id, "rules": list(c.rules)},
                 "approved_by": self.approved_by if c.op == "remove" else None}
 
     def skip(self, c: Change, why: str) -> None:
@@ -207,9 +210,8 @@ def _create_group(job: _Apply, c: Change) -> None:
         _remember(job, key, result.created_id, c.after["kind"], c.after["name"])
 
 
-def _created_failed(job: _Apply, external_id: str) -> bool:
-    return any(ch.target == "account" and ch.op == "add" and ch.external_id == external_id
-               for ch, _ in job.out.failed)
+def _created_failed(job: _Apply, external_id: str | None) -> bool:
+    return external_id in job.failed_creates
 
 
 def _membership(job: _Apply, changes: list[Change]) -> None:
@@ -219,10 +221,12 @@ def _membership(job: _Apply, changes: list[Change]) -> None:
         for c in changes:
             job.skip(c, f"{changes[0].target} was not created")
         return
-    ready = [c for c in changes if not (c.op != "remove" and _created_failed(job, c.external_id))]
+    ready = []
     for c in changes:
-        if c not in ready:
+        if c.op != "remove" and _created_failed(job, c.external_id):
             job.skip(c, f"the {c.service} account of {c.label} was not created")
+        else:
+            ready.append(c)
     if not ready:
         return
     delta = MembershipDelta(add=frozenset(c.external_id for c in ready if c.op == "add"),

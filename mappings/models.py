@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -204,7 +205,7 @@ class Change(_Frozen):
             return PHASES.index("owner")
         return PHASES.index("member-add" if self.op == "add" else "member-remove")
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Deterministic identity of this change: the journal's idempotency key."""
         return digest([self.service, self.target, self.object_id, self.op, self.before, self.after])[:24]

@@ -3,7 +3,7 @@
 from collections import Counter
 
 import pytest
-from conftest import Crash, crash_after
+from crashkit import Crash, crash_after
 
 import state
 from connectors import FaultPlan
