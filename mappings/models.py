@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
