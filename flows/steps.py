@@ -6,7 +6,9 @@ call them directly, and tests run them without a Prefect server.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -109,6 +111,24 @@ def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bo
     today = today or date.today()
     with ws.lock:
         people = state.list_people(ws.db)
+    with paused_gc():  # 100k people are ~0.7 GiB of models: full GC passes cost a quarter of the time
+        return _plan_all(ws, observed, people, allow_removals, today)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector (planning builds no reference cycles worth chasing)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan_all(ws: Workspace, observed: dict[str, Observed], people: list[Person], allow_removals: bool,
+              today: date) -> PlanResult:
     index, by_id = PeopleIndex(people), {p.id: p for p in people}
     desired = desired_state(people, ws.policy, today)
     contexts, refused, resolutions = [], [], {}

@@ -59,17 +59,20 @@ def desired_state(people: list[Person], policy: Policy, today: date) -> dict[str
     """Desired grants and accounts per service for every service the policy names."""
     services = set(policy.resources) | set(policy.services)
     out = {s: DesiredService(s) for s in services}
+    rules_of: dict[str, dict[str, set[str]]] = {s: {} for s in services}
     for person in people:
         roles = person.role_names(today)
         for rule in policy.rules:
             if not matches(rule, person, roles):
                 continue
             for grant in rule.grant:
-                svc = out[grant.service]
+                grants = out[grant.service].grants[grant.key]
                 want = Want(grant.level, (rule.name,))
-                current = svc.grants[grant.key].get(person.id)
-                svc.grants[grant.key][person.id] = current.merge(want) if current else want
-                svc.accounts[person.id] = tuple(sorted(set(svc.accounts.get(person.id, ())) | {rule.name}))
+                current = grants.get(person.id)
+                grants[person.id] = current.merge(want) if current else want
+                rules_of[grant.service].setdefault(person.id, set()).add(rule.name)
+    for service, by_person in rules_of.items():
+        out[service].accounts = {pid: tuple(sorted(names)) for pid, names in by_person.items()}
     return out
 
 

@@ -133,14 +133,25 @@ def _plan_departments(ctx: Context) -> None:
 # --- accounts -------------------------------------------------------------------------
 
 
+def _departments(ctx: Context) -> tuple[list[tuple[str, str, dict]], set[str]]:
+    """(key, ref, wants) per managed department, and the managed departments' ids; once per context."""
+    if not hasattr(ctx, "_depts"):
+        keys = [r.key for r in ctx.policy.resources.get(ctx.service, []) if r.kind == "department"]
+        ctx._depts = ([(k, _dept_ref(ctx, k), ctx.desired.members_of(k)) for k in keys],
+                      {ctx.ids[k] for k in keys if ctx.ids.get(k)})
+    return ctx._depts
+
+
 def _account_fields(ctx: Context, pid: str, account: Account | None) -> dict:
     person = ctx.people[pid]
-    managed = {ctx.ids[r.key] for r in ctx.policy.resources.get(ctx.service, [])
-               if r.kind == "department" and ctx.ids.get(r.key)}
-    wants = {r.key: ctx.desired.members_of(r.key).get(pid) for r in ctx.policy.resources.get(ctx.service, [])
-             if r.kind == "department"}
-    depts = {_dept_ref(ctx, k) for k, w in wants.items() if w}
-    leads = {_dept_ref(ctx, k) for k, w in wants.items() if w and w.level == "manage"}
+    departments, managed = _departments(ctx)
+    depts, leads = set(), set()
+    for _, ref, wants in departments:
+        want = wants.get(pid)
+        if want:
+            depts.add(ref)
+            if want.level == "manage":
+                leads.add(ref)
     if account is not None:
         depts |= {d for d in account.departments if d not in managed}
         leads |= {d for d in account.leader_of if d not in managed}
