@@ -186,10 +186,10 @@ def status(config: Path | None = ConfigOption, limit: int = typer.Option(10, "--
     ws = _workspace(config)
     table = Table(title="Last runs", title_justify="left")
     for name in ("run", "kind", "actor", "started", "status", "changes", "write calls"):
-        table.add_column(name)
+        table.add_column(name, no_wrap=name in ("run", "started"))
     for run in state.last_runs(ws.db, limit):
         summary = run.get("summary") or {}
-        table.add_row(run["id"], run["kind"], run.get("actor") or "", str(run.get("started_at", ""))[:19],
+        table.add_row(run["id"], run["kind"], run.get("actor") or "", str(run.get("started_at", ""))[:16],
                       run.get("status") or "", str(summary.get("changes", "")), str(summary.get("write_calls", "")))
     console.print(table)
     reviews = state.open_reviews(ws.db)
