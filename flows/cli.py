@@ -179,19 +179,17 @@ def sync(config: Path | None = ConfigOption,
 @app.command()
 def status(config: Path | None = ConfigOption, limit: int = typer.Option(10, "--limit")) -> None:
     """Show the last runs."""
-    from rich.table import Table
 
     import state
 
     ws = _workspace(config)
-    table = Table(title="Last runs", title_justify="left")
-    for name in ("run", "kind", "actor", "started", "status", "changes", "write calls"):
-        table.add_column(name, no_wrap=name in ("run", "started"))
+    console.print("[bold]Last runs[/] (newest first)")
     for run in state.last_runs(ws.db, limit):
         summary = run.get("summary") or {}
-        table.add_row(run["id"], run["kind"], run.get("actor") or "", str(run.get("started_at", ""))[:16],
-                      run.get("status") or "", str(summary.get("changes", "")), str(summary.get("write_calls", "")))
-    console.print(table)
+        started = str(run.get("started_at", ""))[:16].replace("T", " ")
+        console.print(f"{run['id']}  {run['kind']:<6} {run.get('status') or '':<8} "
+                      f"{summary.get('changes', '-')!s:>5} changes {summary.get('write_calls', '-')!s:>5} writes  "
+                      f"{started} UTC  {run.get('actor') or ''}", highlight=False, soft_wrap=True)
     reviews = state.open_reviews(ws.db)
     if reviews:
         console.print(f"{len(reviews)} account(s) await review: `muster review`")
