@@ -97,6 +97,38 @@ CONNECTIONS = {"wecom": WeComConnection, "dingtalk": DingTalkConnection}
 Connection = Annotated[WeComConnection | DingTalkConnection, Field(discriminator="service")]
 
 
+class FormConnection(BaseModel):
+    """A signup form: where its submissions come from and how they are authenticated.
+
+    Jinshuju pushes carry no signature, so its push URL carries ``token`` (compared in
+    constant time); Wenjuanxing signs each push with ``push_secret``. ``api_key`` and
+    ``api_secret`` let ``muster forms poll`` read Jinshuju's API v1 instead of waiting for
+    pushes. ``file`` forms only come in through ``muster forms import``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: Literal["jinshuju", "wenjuanxing", "file"]
+    form: str = ""  # Jinshuju form token / Wenjuanxing activity id
+    mapping: str | None = None  # the policy's forms.<mapping>; default: this form's name
+    token: SecretRef | None = None
+    push_secret: SecretRef | None = None
+    base_url: str = "https://jinshuju.net"
+    api_key: str | None = None
+    api_secret: SecretRef | None = None
+    max_body: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _auth_given(self):
+        if self.service == "jinshuju" and self.token is None and self.api_key is None:
+            raise ValueError("a jinshuju form needs token (for pushes) or api_key/api_secret (for polling)")
+        if self.service == "wenjuanxing" and self.push_secret is None:
+            raise ValueError("a wenjuanxing form needs push_secret (its pushes are signed with it)")
+        if self.service != "file" and not self.form:
+            raise ValueError(f"a {self.service} form needs form (its form token or activity id)")
+        return self
+
+
 class TenantConfig(BaseModel):
     """One coalition's config file."""
 
@@ -107,7 +139,18 @@ class TenantConfig(BaseModel):
     policy: Path = Path("policy.yaml")
     reports: Path = Path("reports")
     services: dict[str, Connection] = Field(default_factory=dict)
+    forms: dict[str, FormConnection] = Field(default_factory=dict)
     file: Path | None = Field(None, exclude=True)
+
+    @field_validator("forms")
+    @classmethod
+    def _form_names(cls, value: dict) -> dict:
+        import re
+
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+                raise ValueError(f"form name {name!r}: use lower-case letters, digits and dashes (it is a URL path)")
+        return value
 
     @field_validator("services", mode="before")
     @classmethod
@@ -162,5 +205,5 @@ def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
     return pydantic_error(doc, _Shim())
 
 
-__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "SecretRef", "TenantConfig", "WeComConnection",
+__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "FormConnection", "SecretRef", "TenantConfig", "WeComConnection",
            "load_config", "parse_config"]

@@ -121,6 +121,23 @@ class Observed(BaseModel):
         return digest(body)
 
 
+class FormEntry(_Frozen):
+    """One form submission as a form service delivers it (push, listing API or export row).
+
+    ``answers`` maps the service's field codes (Jinshuju ``field_3``/aliases, Wenjuanxing
+    ``q3``, a spreadsheet's column headers) to the raw values: strings, or lists for
+    multi-choice. ``serial`` identifies the entry within its form; an edited entry keeps it.
+    """
+
+    service: str  # jinshuju | wenjuanxing | file
+    form: str  # the service's form id: Jinshuju form token, Wenjuanxing activity id, file form name
+    serial: str
+    answers: dict[str, Any] = Field(default_factory=dict)
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    form_name: str = ""
+
+
 # --- writes ---------------------------------------------------------------------------
 
 
@@ -278,6 +295,7 @@ __all__ = [
     "AccountSpec",
     "ApplyResult",
     "Change",
+    "FormEntry",
     "Group",
     "GroupKind",
     "GroupSpec",
