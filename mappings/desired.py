@@ -4,7 +4,8 @@ For every person and every rule that matches them, each grant of the rule adds a
 ``Want`` (level + the rule names that gave it) on that resource. Several rules granting
 the same resource merge to the highest level and keep every rule name, so each planned
 change can say exactly which rules want it. A person who holds any grant in a service
-needs an account there.
+needs an account there. A person whose signup withheld consent for a service gets nothing
+there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from mappings.forms import consented
 from mappings.models import LEVEL_RANK, Person
 from mappings.policy import Policy, Rule
 
@@ -66,6 +68,8 @@ def desired_state(people: list[Person], policy: Policy, today: date) -> dict[str
             if not matches(rule, person, roles):
                 continue
             for grant in rule.grant:
+                if not consented(person.attributes, grant.service):
+                    continue  # the volunteer did not agree to be put in this service
                 grants = out[grant.service].grants[grant.key]
                 want = Want(grant.level, (rule.name,))
                 current = grants.get(person.id)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config._yaml import ConfigError, LocatedYaml, load_yaml, load_yaml_text, pydantic_error
+from mappings.forms import FormSpec
 from mappings.models import GroupKind, Level, Status, digest
 from mappings.services import SERVICES
 
@@ -112,6 +113,8 @@ class Policy(_Strict):
     tiers: list[str] = Field(default_factory=list)
     resources: dict[str, list[Resource]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    forms: dict[str, FormSpec] = Field(default_factory=dict)
+    successors: dict[str, str] = Field(default_factory=dict)  # role → who takes over a leaver's things
 
     def resource(self, service: str, key: str) -> Resource:
         for res in self.resources.get(service, []):
@@ -165,6 +168,7 @@ def parse_policy(doc: LocatedYaml) -> Policy:
         raise pydantic_error(doc, exc) from None
     _check_resources(policy, doc)
     _check_rules(policy, doc)
+    _check_forms(policy, doc)
     return policy
 
 
@@ -203,6 +207,25 @@ def _check_rules(policy: Policy, doc: LocatedYaml) -> None:
                     raise doc.error(here + ("when", field), f"unknown {field} {value!r} (known: {known})")
         for j, grant in enumerate(rule.grant):
             _check_grant(policy, doc, grant, here + ("grant", j))
+
+
+def _check_forms(policy: Policy, doc: LocatedYaml) -> None:
+    for name, spec in policy.forms.items():
+        for i, rule in enumerate(spec.screening):
+            here = ("forms", name, "screening", i)
+            for role in rule.roles:
+                if role not in policy.roles:
+                    raise doc.error(here + ("roles",), f"unknown role {role!r} (known: {', '.join(policy.roles)})")
+            if rule.team is not None and rule.team not in policy.teams:
+                raise doc.error(here + ("team",), f"unknown team {rule.team!r} (known: {', '.join(policy.teams)})")
+            if rule.tier is not None and rule.tier not in policy.tiers:
+                raise doc.error(here + ("tier",), f"unknown tier {rule.tier!r} (known: {', '.join(policy.tiers)})")
+        for service in {t.split(".", 1)[1] for t in spec.fields.values() if t.startswith("consent.")}:
+            if service not in SERVICES:
+                raise doc.error(("forms", name, "fields"), f"consent for unknown service {service!r}")
+    for role in policy.successors:
+        if role not in policy.roles:
+            raise doc.error(("successors", role), f"unknown role {role!r}")
 
 
 def _check_grant(policy: Policy, doc: LocatedYaml, grant: GrantSpec, here: tuple) -> None:
