@@ -205,5 +205,5 @@ def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
     return pydantic_error(doc, _Shim())
 
 
-__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "FormConnection", "SecretRef", "TenantConfig", "WeComConnection",
-           "load_config", "parse_config"]
+__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "FormConnection", "SecretRef", "TenantConfig",
+           "WeComConnection", "load_config", "parse_config"]

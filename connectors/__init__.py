@@ -3,6 +3,11 @@
 ``SERVICES`` is the registry the flows and the contract suite use: service slug →
 (module, connector class, sandbox class). Modules load lazily so a command that touches
 one service does not import them all.
+
+``FORM_SERVICES`` is its twin for the form services, kept apart because the sync flows
+iterate ``SERVICES``: slug → (module, connector class or None, sandbox class). Every form
+module exports ``parse_push`` (and Wenjuanxing ``verify``); only Jinshuju has an API to
+poll, so only it has a connector class.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ SERVICES: dict[str, tuple[str, str, str]] = {
     "dingtalk": ("connectors.dingtalk", "DingTalkConnector", "DingTalkSandbox"),
 }
 
+FORM_SERVICES: dict[str, tuple[str, str | None, str]] = {
+    "jinshuju": ("connectors.jinshuju", "JinshujuConnector", "JinshujuSandbox"),
+    "wenjuanxing": ("connectors.wenjuanxing", None, "WenjuanxingSandbox"),
+}
+
 
 def connector_class(service: str) -> Any:
     """The connector class registered for ``service`` (KeyError names the known ones)."""
@@ -56,6 +66,28 @@ def sandbox_class(service: str) -> Any:
     return getattr(import_module(module), cls)
 
 
+def form_connector_class(service: str) -> Any:
+    """The API connector of form service ``service`` (KeyError if unknown or push-only)."""
+    module, cls, _ = _form_entry(service)
+    if cls is None:
+        raise KeyError(f"{service} has no API to poll; its entries arrive by push only")
+    return getattr(import_module(module), cls)
+
+
+def form_sandbox_class(service: str) -> Any:
+    """The sandbox class registered for form service ``service``."""
+    module, _, cls = _form_entry(service)
+    return getattr(import_module(module), cls)
+
+
+def _form_entry(service: str) -> tuple[str, str | None, str]:
+    try:
+        return FORM_SERVICES[service]
+    except KeyError:
+        known = ", ".join(sorted(FORM_SERVICES))
+        raise KeyError(f"unknown form service {service!r}; known: {known}") from None
+
+
 def _entry(service: str) -> tuple[str, str, str]:
     try:
         return SERVICES[service]
@@ -64,6 +96,7 @@ def _entry(service: str) -> tuple[str, str, str]:
 
 
 __all__ = [
+    "FORM_SERVICES",
     "SERVICES",
     "AlreadyExists",
     "ApiClient",
@@ -92,5 +125,7 @@ __all__ = [
     "TokenExpired",
     "TransientError",
     "connector_class",
+    "form_connector_class",
+    "form_sandbox_class",
     "sandbox_class",
 ]

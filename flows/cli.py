@@ -209,6 +209,23 @@ def review(config: Path | None = ConfigOption) -> None:
         console.print(f"{item['service']} {item['external_id']}: {item['reason']} (candidates: {candidates})")
 
 
+@app.command()
+def serve(config: Path | None = ConfigOption,
+          host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (put a TLS proxy in front)"),
+          port: int = typer.Option(8800, "--port", min=0, max=65535)) -> None:
+    """Receive form pushes (Jinshuju, Wenjuanxing) into the inbox and onboard them, until interrupted."""
+    from flows.forms import onboarding_trigger
+    from flows.serve_cmd import serve_receiver
+
+    ws = _workspace(config)
+    trigger, how, stop = onboarding_trigger(ws)
+    console.print(f"onboarding: {how}", highlight=False)
+    try:
+        serve_receiver(ws, host=host, port=port, console=console, on_item=trigger)
+    finally:
+        stop()
+
+
 # --- roster --------------------------------------------------------------------------
 
 
@@ -319,3 +336,6 @@ def _fail(exc: Exception) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+# the people commands (inbox, forms, offboard, tasks) register themselves on `app`
+from flows import cli_people  # noqa: E402,F401

@@ -76,7 +76,63 @@ rules:
     description: coordinators on the command tier own the command chats
     when: {{role: coordinator, tier: 三线}}
     grant: [{{resource: wecom/command, level: owner}}, {{resource: dingtalk/command, level: owner}}]
+successors:                   # who takes over what a leaver owns, by the leaver's role
+  coordinator: coordinator
+  doctor: coordinator
+  counsellor: coordinator
+  volunteer: coordinator
+forms:                        # signup forms: answer codes → person attributes, then screening
+{form_mapping('signup', *signup_codes('jinshuju'))}
+{form_mapping('signup-wjx', *signup_codes('wenjuanxing'))}
 """
+
+
+SIGNUP_NAME = "志愿者报名表"
+# the signup form of the demo and the served sandboxes: attribute → (question, choices)
+SIGNUP_FIELDS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "name": ("姓名", None),
+    "mobile": ("手机", None),
+    "email": ("邮箱", None),
+    "city": ("所在城市", None),
+    "profession": ("职业", ("医生", "护士", "心理咨询师", "社工", "其他")),
+    "availability": ("每周可服务时间", None),
+    "consent.wecom": ("是否同意加入企业微信", ("是", "否")),
+    "consent.dingtalk": ("是否同意加入钉钉", ("是", "否")),
+}
+
+
+def signup_codes(service: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(answer code → attribute, answer code → option code → label) of the signup form on ``service``.
+
+    Jinshuju keys answers ``field_<n>`` and choices by option API codes; Wenjuanxing keys
+    them ``q<n>`` and choices by their 1-based index.
+    """
+    fields, choices = {}, {}
+    for n, (target, (_, options)) in enumerate(SIGNUP_FIELDS.items(), start=1):
+        code = f"field_{n}" if service == "jinshuju" else f"q{n}"
+        fields[code] = target
+        if options:
+            choices[code] = {(f"f{n}o{i}" if service == "jinshuju" else str(i)): label
+                             for i, label in enumerate(options, start=1)}
+    return fields, choices
+
+
+SCREENING = """\
+    screening:                # first match wins; no match → a coordinator reviews the signup
+      - {when: {profession: [医生, 护士]}, roles: [volunteer, doctor], team: medical, tier: 一线}
+      - {when: {profession: 心理咨询师}, roles: [volunteer, counsellor], team: psych, tier: 二线}
+      - {when: {profession: 社工}, roles: [volunteer], team: community, tier: 一线}"""
+
+
+def form_mapping(name: str, fields: dict[str, str], choices: dict[str, dict[str, str]]) -> str:
+    """One ``forms.<name>`` section of the demo policy."""
+    field_text = ", ".join(f"{k}: {v}" for k, v in fields.items())
+    def options(v: dict[str, str]) -> str:
+        return ", ".join(f"'{c}': {label}" for c, label in v.items())
+
+    choice_text = "\n".join(f"      {k}: {{{options(v)}}}" for k, v in choices.items())
+    return (f"  {name}:\n    fields: {{{field_text}}}\n    choices:\n{choice_text}\n"
+            f"    required: [name, mobile]\n{SCREENING}")
 
 
 def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: bool) -> str:
@@ -105,4 +161,4 @@ services:
 {extra}"""
 
 
-__all__ = ["demo_policy", "sandbox_config"]
+__all__ = ["SIGNUP_FIELDS", "SIGNUP_NAME", "demo_policy", "sandbox_config", "signup_codes"]

@@ -1,4 +1,12 @@
-"""``muster sandbox serve``: the service sandboxes over loopback HTTP, seeded like the demo."""
+"""``muster sandbox serve``: the service sandboxes over loopback HTTP, seeded like the demo.
+
+Beside the chat services, one Jinshuju and one Wenjuanxing sandbox are served (ports
+after theirs), each with one volunteer signup form. Their ``--info`` entries carry the
+credentials and ``forms.signup``: the form token / survey id, which field code holds
+which answer, and the choice options. A served form sandbox submits through its control
+route (``POST /_sandbox/forms/{token}/submit`` or ``/_sandbox/surveys/{activity}/submit``
+with ``{"answers": {...}, "push_to"?: url}``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +17,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from connectors import form_sandbox_class
 from connectors._sandbox import FaultPlan
 from connectors._serve import serve
 from flows.demo import generate, seed_sandboxes
+from flows.demo_policy import SIGNUP_FIELDS, SIGNUP_NAME, signup_codes
 
+# the signup form's questions: answer key → (label, choice options or None)
 
 def serve_sandboxes(console: Console, *, port: int, info: Path | None, people: int, seed: int,
                     stop: threading.Event | None = None, fault_rate: float = 0.0, fault_seed: int = 1) -> dict:
@@ -32,6 +43,13 @@ def serve_sandboxes(console: Console, *, port: int, info: Path | None, people: i
         described[service] = {"base_url": base_url, **sandbox.credentials, "chats": chats[service],
                               "people": people, "seed": seed}
         console.print(f"{service} {base_url}", highlight=False)
+    for offset, (service, sandbox, forms) in enumerate(_form_sandboxes(seed), start=len(servers)):
+        sandbox.faults = FaultPlan(seed=fault_seed + offset, rate=fault_rate)
+        server = serve(sandbox, port + offset if port else 0)
+        servers.append(server)
+        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        described[service] = {"base_url": base_url, **sandbox.credentials, "forms": forms, "seed": seed}
+        console.print(f"{service} {base_url}", highlight=False)
     if info:
         info.write_text(json.dumps(described, ensure_ascii=False, indent=2), encoding="utf-8")
     stop = stop or threading.Event()
@@ -45,6 +63,25 @@ def serve_sandboxes(console: Console, *, port: int, info: Path | None, people: i
             server.shutdown()
             server.server_close()
     return described
+
+
+def _form_sandboxes(seed: int) -> list[tuple[str, object, dict]]:
+    """A Jinshuju and a Wenjuanxing sandbox with the demo's signup form each, and how to read them."""
+    out = []
+    for service in ("jinshuju", "wenjuanxing"):
+        fields, choices = signup_codes(service)
+        questions = {code: SIGNUP_FIELDS[target][0] for code, target in fields.items()}
+        sandbox = form_sandbox_class(service)(seed=seed)
+        if service == "jinshuju":
+            form_id = sandbox.add_form(None, SIGNUP_NAME, questions, choices=choices)
+            described = {"token": form_id}
+        else:
+            form_id = sandbox.add_survey(None, SIGNUP_NAME, questions,
+                                         choices={c: list(opts.values()) for c, opts in choices.items()})
+            described = {"activity": form_id}
+        out.append((service, sandbox, {"signup": {**described, "name": SIGNUP_NAME,
+                                                  "fields": {t: c for c, t in fields.items()}, "choices": choices}}))
+    return out
 
 
 __all__ = ["serve_sandboxes"]

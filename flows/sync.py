@@ -18,6 +18,7 @@ from prefect.utilities.annotations import quote
 
 import state
 from flows.apply import Outcome, apply_service
+from flows.offboard import offboard_leaving
 from flows.report import markdown, write_report
 from flows.run import summarize
 from flows.steps import PlanResult, Progress, plan_all, pull_service
@@ -79,7 +80,14 @@ def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync") 
     return summary
 
 
+@task(name="offboard-leaving", cache_policy=NO_CACHE)
+def offboard_task(ref: str, run_id: str) -> list:
+    """Hand over and revoke for everyone whose status became leaving (or whose grace ended)."""
+    return offboard_leaving(_ws(ref), run_id)
+
+
 def _sync(ws: Workspace, workspace: str, run_id: str, kind: str, allow_removals: bool, started: float) -> dict:
+    offboard_task(workspace, run_id)
     pulls = {s: pull_task.submit(workspace, s, run_id) for s in ws.services}
     observed = {s: f.result() for s, f in pulls.items()}
     result = plan_task(workspace, quote(observed), allow_removals)
@@ -90,6 +98,22 @@ def _sync(ws: Workspace, workspace: str, run_id: str, kind: str, allow_removals:
     outcomes = {s: f.result() for s, f in applies.items()}
     summary = finish(ws, run_id, kind, result, outcomes, started)
     return {**summary, "markdown": markdown(summary, result.plan)}
+
+
+@flow(name="onboard", persist_result=False, log_prints=False)
+def onboard_flow(workspace: str, item_id: int | None = None) -> dict:
+    """Onboard whatever the inbox holds (the receiver starts one run per push; batches absorb bursts)."""
+    from flows.forms import process_inbox
+
+    ws = _ws(workspace)
+    run_id = state.start_run(ws.db, "onboard", actor=ws.actor, params={"item": item_id})
+    batches = process_inbox(ws, run_id)
+    admissions = [a for b in batches for a in b.admissions]
+    summary = {"items": len(admissions), "onboarded": sum(a.status == "onboarding" for a in admissions),
+               "review": sum(a.status == "review" for a in admissions),
+               "failed": sum(a.status == "failed" for a in admissions)}
+    state.finish_run(ws.db, run_id, "ok" if not summary["failed"] else "partial", summary)
+    return summary
 
 
 def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: dict[str, Outcome],
@@ -103,4 +127,4 @@ def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: 
     return summary
 
 
-__all__ = ["finish", "register", "sync_flow"]
+__all__ = ["finish", "onboard_flow", "register", "sync_flow"]

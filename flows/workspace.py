@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from config.tenant import Connection, SecretRef, TenantConfig, load_config
+from config.tenant import Connection, FormConnection, SecretRef, TenantConfig, load_config
 from connectors import Runner, Sandbox, connector_class
 from connectors._http import RetryPolicy
 from mappings.policy import Policy, load_policy
@@ -40,6 +40,7 @@ class Workspace:
     retry: RetryPolicy | None = None
     connector_options: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    forms: dict[str, FormConnection] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, path: str | Path, *, actor: str = "muster") -> Workspace:
@@ -48,7 +49,7 @@ class Workspace:
         policy = load_policy(cfg.policy)
         _check_policy_services(cfg, policy)
         return cls(db=open_db(cfg.database), policy=policy, connections=cfg.enabled(), reports=cfg.reports,
-                   actor=actor, coalition=cfg.coalition)
+                   actor=actor, coalition=cfg.coalition, forms=dict(cfg.forms))
 
     @property
     def services(self) -> list[str]:

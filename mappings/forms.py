@@ -50,6 +50,20 @@ class FormSpec(BaseModel):
     required: list[str] = Field(default_factory=lambda: ["name", "mobile"])
     screening: list[Screen] = Field(default_factory=list)
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _option_codes_as_text(cls, value: Any) -> Any:
+        # YAML reads `1: 医生` with an int key; option codes are text whatever they look like
+        if isinstance(value, dict):
+            return {str(k): {str(c): str(v) for c, v in opts.items()} if isinstance(opts, dict) else opts
+                    for k, opts in value.items()}
+        return value
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
     @field_validator("fields")
     @classmethod
     def _targets(cls, value: dict[str, str]) -> dict[str, str]:

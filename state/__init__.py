@@ -8,7 +8,9 @@ from state.audit import append, append_many, audit_entries, verify
 from state.cursors import get_cursor, set_cursor
 from state.db import StateError, open_db
 from state.identities import add_review, identities_for, link, open_reviews, resolve_review, unlink
+from state.inbox import claim_pending, get_item, inbox_items, quarantine, quarantined, receive, set_item_status
 from state.journal import (
+    applied_anywhere,
     applied_state,
     forget_applied,
     journal_rows,
@@ -33,21 +35,28 @@ from state.roster import (
 )
 from state.runs import finish_run, get_run, last_runs, start_run
 from state.snapshots import latest_snapshot, save_snapshot
+from state.work_items import add_work_item, close_work_item, open_work_items
 
 __all__ = [
     "StateError",
     "add_review",
+    "add_work_item",
     "append",
     "append_many",
+    "applied_anywhere",
     "applied_state",
     "audit_entries",
+    "claim_pending",
+    "close_work_item",
     "find_people",
     "finish_run",
     "forget_applied",
     "get_cursor",
+    "get_item",
     "get_person",
     "get_run",
     "identities_for",
+    "inbox_items",
     "journal_rows",
     "journal_status",
     "last_runs",
@@ -61,7 +70,11 @@ __all__ = [
     "next_person_id",
     "open_db",
     "open_reviews",
+    "open_work_items",
     "plan_status",
+    "quarantine",
+    "quarantined",
+    "receive",
     "record_applied",
     "record_planned",
     "resolve_review",
@@ -70,6 +83,7 @@ __all__ = [
     "save_plan",
     "save_snapshot",
     "set_cursor",
+    "set_item_status",
     "set_plan_status",
     "set_resource_id",
     "set_status",

@@ -77,6 +77,16 @@ def unconfirmed(db: sqlite_utils.Database, keys: Sequence[str] | None = None) ->
     return sorted(found, key=lambda r: (r["sent_at"], r["plan_id"], r["key"]))
 
 
+def applied_anywhere(db: sqlite_utils.Database, keys: Sequence[str]) -> set[str]:
+    """The keys among ``keys`` applied under any plan (for one-off side effects such as messages)."""
+    found: set[str] = set()
+    for chunk in chunked(list(keys)):
+        rows = db.execute(f"SELECT DISTINCT key FROM journal WHERE applied_at IS NOT NULL AND key IN "
+                          f"({placeholders(chunk)})", list(chunk)).fetchall()
+        found.update(r[0] for r in rows)
+    return found
+
+
 def journal_rows(db: sqlite_utils.Database, plan_id: str) -> list[dict]:
     """A plan's journal in the order it was recorded; ``change`` as a Change, ``result`` decoded."""
     return _rows(db, "plan_id = ?", [plan_id], order="rowid")

@@ -162,3 +162,39 @@ def m012_audit(db: Database) -> None:
             f"CREATE TRIGGER audit_no_{event.lower()} BEFORE {event} ON audit"
             " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END"
         )
+
+
+@MIGRATIONS()
+def m013_inbox(db: Database) -> None:
+    # Form pushes, stored before they are answered; one row per (configured form, entry serial).
+    db["inbox"].create(
+        {"id": int, "form": str, "serial": str, "service": str, "payload": str, "entry": str,
+         "received_at": str, "updated_at": str, "status": str, "person_id": str, "error": str,
+         "attempts": int},
+        pk="id",
+        not_null={"form", "serial", "service", "payload", "entry", "received_at", "updated_at", "status",
+                  "attempts"},
+        defaults={"status": "received", "attempts": 0},
+    )
+    db["inbox"].create_index(["form", "serial"], index_name="inbox_form_serial", unique=True)
+    db["inbox"].create_index(["status", "updated_at"], index_name="inbox_status")
+    # Rejected pushes, kept as evidence so nothing a sender posted is lost; never processed automatically.
+    db["quarantine"].create(
+        {"id": int, "form": str, "received_at": str, "reason": str, "body": str, "remote": str},
+        pk="id",
+        not_null={"received_at", "reason", "body"},
+    )
+
+
+@MIGRATIONS()
+def m014_work_items(db: Database) -> None:
+    # Changes a human must make because no API can (a hand-over, a personal WeChat group):
+    # an open item holds up whatever depends on it (a leaver's revocation).
+    db["work_items"].create(
+        {"id": int, "kind": str, "service": str, "person_id": str, "assignee": str, "detail": str,
+         "status": str, "created_at": str, "done_at": str, "done_by": str, "note": str},
+        pk="id",
+        not_null={"kind", "service", "detail", "status", "created_at"},
+        defaults={"status": "open"},
+    )
+    db["work_items"].create_index(["status", "person_id"], index_name="work_items_open")

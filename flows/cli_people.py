@@ -1,0 +1,168 @@
+"""``muster`` commands for a volunteer's life: inbox, forms intake, offboarding, work items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from flows.cli import ConfigOption, UserError, _workspace, app, console
+
+inbox_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
+                        help="Signups received: list them, or retry one.")
+forms_app = typer.Typer(no_args_is_help=True, help="Form intake without pushes: poll Jinshuju, import exports.")
+tasks_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
+                        help="Work items a coordinator must do by hand.")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(forms_app, name="forms")
+app.add_typer(tasks_app, name="tasks")
+
+
+def _run(ws, kind: str) -> str:
+    import state
+
+    return state.start_run(ws.db, kind, actor=ws.actor)
+
+
+def _report_batches(batches) -> None:
+    for batch in batches:
+        for a in batch.admissions:
+            console.print(f"  item {a.item_id}: {a.status} {a.person_id or ''} {a.detail}".rstrip(), highlight=False)
+        if batch.welcomed:
+            console.print(f"  welcomed: {', '.join(f'{p} on {s}' for s, p in batch.welcomed)}", highlight=False)
+
+
+@inbox_app.callback()
+def inbox(ctx: typer.Context, config: Path | None = ConfigOption,
+          status: str | None = typer.Option(None, "--status",
+                                            help="received, onboarding, onboarded, review, failed"),
+          limit: int = typer.Option(50, "--limit")) -> None:
+    """List signups with their state (received, onboarded, needs review, failed) and quarantined pushes."""
+    if ctx.invoked_subcommand:
+        return
+    import state
+
+    ws = _workspace(config)
+    items = state.inbox_items(ws.db, status=status, limit=limit)
+    for item in items:
+        console.print(f"{item['id']:>5}  {item['form']:<12} {item['serial']:<14} {item['status']:<10} "
+                      f"{item.get('person_id') or '-':<8} {item.get('error') or ''}", highlight=False, soft_wrap=True)
+    console.print(f"{len(items)} item(s)")
+    held = state.quarantined(ws.db, limit=limit)
+    if held and status is None:
+        console.print(f"{len(held)} quarantined push(es):")
+        for q in held:
+            console.print(f"  q{q['id']} {q.get('form') or '?'}: {q['reason']}", highlight=False, soft_wrap=True)
+
+
+@inbox_app.command("retry")
+def inbox_retry(item_id: int, config: Path | None = ConfigOption) -> None:
+    """Run one inbox item through onboarding again."""
+    import state
+    from flows.onboard import onboard_batch
+
+    ws = _workspace(config)
+    try:
+        item = state.get_item(ws.db, item_id)
+    except KeyError:
+        raise UserError(f"no inbox item {item_id}") from None
+    state.set_item_status(ws.db, item_id, "onboarding")
+    batch = onboard_batch(ws, [state.get_item(ws.db, item_id)], _run(ws, "onboard"))
+    _report_batches([batch])
+    final = state.get_item(ws.db, item["id"])["status"]
+    raise typer.Exit(0 if final == "onboarded" else 1)
+
+
+@forms_app.command("poll")
+def forms_poll(config: Path | None = ConfigOption,
+               form: list[str] = typer.Option(None, "--form", help="only these forms (default: every Jinshuju form "
+                                                                      "with api_key)"),
+               onboard: bool = typer.Option(True, "--onboard/--no-onboard")) -> None:
+    """Read new entries through Jinshuju's API into the inbox, then onboard them."""
+    from flows.forms import poll, process_inbox
+
+    ws = _workspace(config)
+    names = form or [n for n, f in ws.forms.items() if f.service == "jinshuju" and f.api_key]
+    if not names:
+        raise UserError("no Jinshuju form with api_key/api_secret in the config")
+    for name in names:
+        try:
+            got = poll(ws, name)
+        except KeyError as exc:
+            raise UserError(str(exc).strip("'\"")) from None
+        console.print(f"{name}: {got.pages} page(s), {got.new} new, {got.updated} updated, {got.unchanged} unchanged")
+    if onboard:
+        _report_batches(process_inbox(ws, _run(ws, "onboard")))
+
+
+@forms_app.command("import")
+def forms_import(file: Path, form: str = typer.Option(..., "--form", help="the policy's forms.<name> mapping"),
+                 config: Path | None = ConfigOption,
+                 onboard: bool = typer.Option(True, "--onboard/--no-onboard")) -> None:
+    """Import a form service's Excel or CSV export into the inbox (all rows or none), then onboard."""
+    from flows.forms import import_file, process_inbox
+
+    ws = _workspace(config)
+    try:
+        got = import_file(ws, file, form)
+    except KeyError as exc:
+        raise UserError(str(exc).strip("'\"")) from None
+    console.print(f"{file}: {got.new} new, {got.updated} updated, {got.unchanged} unchanged")
+    if onboard:
+        _report_batches(process_inbox(ws, _run(ws, "onboard")))
+
+
+@app.command()
+def offboard(person: str, config: Path | None = ConfigOption,
+             successor: str | None = typer.Option(None, "--successor", help="who takes over what they own"),
+             grace: int | None = typer.Option(None, "--grace", min=1, help="days their access stays")) -> None:
+    """Hand over everything a person owns, verify it, then revoke their access."""
+    import state
+    from flows.offboard import OffboardError
+    from flows.offboard import offboard as run_offboard
+
+    ws = _workspace(config)
+    run_id = _run(ws, "offboard")
+    try:
+        result = run_offboard(ws, person, successor=successor, grace_days=grace, run_id=run_id)
+    except OffboardError as exc:
+        state.finish_run(ws.db, run_id, "refused", {"error": str(exc)})
+        raise UserError(str(exc)) from None
+    for h in result.handovers:
+        mark = "ok" if h.done else "WAITING"
+        console.print(f"  {mark} {h.service} {h.kind} {h.name} → {h.successor or '?'} {h.detail}", highlight=False)
+    for item in result.work_items:
+        console.print(f"  work item {item} opened (see `muster tasks`)")
+    console.print(f"{person}: {result.status}; {result.revoked} access change(s) applied. {result.detail}".strip())
+    state.finish_run(ws.db, run_id, "ok" if result.status == "left" else "partial",
+                     {"person": person, "status": result.status, "work_items": result.work_items})
+    raise typer.Exit(0 if not result.work_items else 2)
+
+
+@tasks_app.callback()
+def tasks(ctx: typer.Context, config: Path | None = ConfigOption) -> None:
+    """List open work items."""
+    if ctx.invoked_subcommand:
+        return
+    import state
+
+    ws = _workspace(config)
+    items = state.open_work_items(ws.db)
+    for item in items:
+        console.print(f"{item['id']:>4}  {item['kind']:<9} {item['service']:<9} {item.get('person_id') or '-':<8} "
+                      f"{item['detail']}", highlight=False, soft_wrap=True)
+    console.print(f"{len(items)} open work item(s)")
+
+
+@tasks_app.command("done")
+def tasks_done(item_id: int, config: Path | None = ConfigOption,
+               note: str = typer.Option("", "--note")) -> None:
+    """Mark a work item done."""
+    import state
+
+    ws = _workspace(config)
+    try:
+        state.close_work_item(ws.db, item_id, by=ws.actor, note=note)
+    except KeyError:
+        raise UserError(f"no open work item {item_id}") from None
+    console.print(f"work item {item_id} done")
