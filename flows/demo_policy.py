@@ -158,7 +158,29 @@ services:
     appkey: {dt['appkey']}
     appsecret: {{env: MUSTER_DINGTALK_SECRET}}
     agentid: {dt['agentid']}
-{extra}"""
+{extra}{forms_config(credentials)}"""
+
+
+def forms_config(credentials: dict[str, dict]) -> str:
+    """The forms section for served form sandboxes (``sandbox serve --info``), empty without them."""
+    jin, wjx = credentials.get("jinshuju"), credentials.get("wenjuanxing")
+    if not (jin and wjx):
+        return ""
+    return f"""\
+forms:                        # signups: pushed to `muster serve`, or polled with `muster forms poll`
+  signup:
+    service: jinshuju
+    form: {jin['forms']['signup']['token']}
+    token: {{env: MUSTER_SIGNUP_PUSH_TOKEN}}   # Jinshuju signs nothing: the push URL carries this token
+    base_url: {jin['base_url']}
+    api_key: {jin['api_key']}
+    api_secret: {{env: MUSTER_JINSHUJU_SECRET}}
+  signup-wjx:
+    service: wenjuanxing
+    form: '{wjx['forms']['signup']['activity']}'
+    push_secret: {{env: MUSTER_WJX_PUSH_SECRET}}
+    token: {{env: MUSTER_SIGNUP_PUSH_TOKEN}}   # Wenjuanxing's sign does not cover the answers
+"""
 
 
 __all__ = ["SIGNUP_FIELDS", "SIGNUP_NAME", "demo_policy", "sandbox_config", "signup_codes"]

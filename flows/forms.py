@@ -17,11 +17,10 @@ from pathlib import Path
 
 import state
 from flows.onboard import BatchResult, form_spec, onboard_batch
-from flows.roster_io import RosterImportError, read_rows
+from flows.roster_io import RosterImportError, read_table
 from flows.workspace import Workspace
 from mappings.forms import read_entry
 from mappings.models import FormEntry
-from mappings.normalize import clean_text
 
 SERIAL_COLUMNS = ("serial", "serial_number", "序号", "编号", "提交序号", "答卷编号")
 
@@ -68,9 +67,10 @@ def poll(ws: Workspace, name: str, *, connector=None) -> Intake:
     try:
         with ws.lock:
             after = state.get_cursor(ws.db, "jinshuju", stream)
+        title = connector.get_form(conn.form).get("name", "")  # listings omit it; pushes carry it
         for entries, cursor in connector.list_entries(conn.form, after=after):
             with ws.lock, ws.db.atomic():
-                for entry in entries:
+                for entry in (e.model_copy(update={"form_name": title}) for e in entries):
                     out.count(state.receive(ws.db, form=name, entry=entry, payload=entry.model_dump(mode="json"))[1])
                 if cursor:
                     state.set_cursor(ws.db, "jinshuju", stream, cursor)
@@ -90,9 +90,9 @@ def _jinshuju(conn):
 def import_file(ws: Workspace, path: Path, name: str) -> Intake:
     """Store every row of an export as an entry of form ``name``; all rows or none."""
     spec = form_spec(ws, name)
-    rows, out, entries = read_rows(Path(path)), Intake(), []
+    rows, out, entries = read_table(Path(path)), Intake(), []
     for number, row in rows:
-        answers = {_code(k): v for k, v in row.items()}
+        answers = dict(row)
         serial = next((answers.pop(c) for c in SERIAL_COLUMNS if answers.get(c)), None)
         entry = FormEntry(service="file", form=name, serial=serial or f"row-{number}", answers=answers)
         problems = read_entry(entry, spec).errors
@@ -107,11 +107,6 @@ def import_file(ws: Workspace, path: Path, name: str) -> Intake:
         for entry in entries:
             out.count(state.receive(ws.db, form=name, entry=entry, payload=entry.answers)[1])
     return out
-
-
-def _code(header: str) -> str:
-    """Spreadsheet headers keep their text; the ``attr:`` prefix of the roster reader is dropped."""
-    return clean_text(header.removeprefix("attr:"))
 
 
 class Onboarder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 from importlib.resources import files
 from pathlib import Path
 
@@ -56,8 +57,20 @@ def _from_sandbox(folder: Path, info_path: Path) -> tuple[dict[str, str], list[s
              *([f"  export MUSTER_WECOM_CONTACTS_SECRET={info['wecom']['contacts_secret']}"]
                if info["wecom"].get("contacts_secret") else []),
              f"  export MUSTER_DINGTALK_SECRET={info['dingtalk']['appsecret']}",
+             *_form_notes(info),
              "  muster roster import roster.csv && muster plan"]
     return texts, notes
+
+
+def _form_notes(info: dict) -> list[str]:
+    if not (info.get("jinshuju") and info.get("wenjuanxing")):
+        return []
+    token = secrets.token_urlsafe(18)
+    return [f"  export MUSTER_JINSHUJU_SECRET={info['jinshuju']['api_secret']}",
+            f"  export MUSTER_WJX_PUSH_SECRET={info['wenjuanxing']['push_secret']}",
+            f"  export MUSTER_SIGNUP_PUSH_TOKEN={token}",
+            "  muster serve --port 8800 &   # pushes: POST http://127.0.0.1:8800/forms/signup?token=$MUSTER_SIGNUP_PUSH_TOKEN",
+            "  muster forms poll            # or read the Jinshuju form through its API"]
 
 
 __all__ = ["write_skeleton"]

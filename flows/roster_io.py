@@ -56,8 +56,8 @@ class ImportReport:
     rows: int = 0
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """(row number, {column: text}) for each non-empty data row; row 1 is the header."""
+def read_table(path: Path, column=lambda header: clean_text(str(header or ""))) -> list[tuple[int, dict[str, str]]]:
+    """(row number, {column name: text}) for each non-empty data row of a CSV or XLSX; row 1 is the header."""
     suffix = path.suffix.lower()
     try:
         raw = _read_xlsx(path) if suffix in (".xlsx", ".xlsm") else _read_csv(path)
@@ -65,15 +65,21 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         raise RosterImportError(path, [f"cannot read the file: {exc}"]) from None
     if not raw:
         raise RosterImportError(path, ["the file is empty"])
-    header = [_column(h) for h in raw[0]]
-    if "name" not in header:
-        raise RosterImportError(path, ["row 1: no name column (姓名/name)"])
+    header = [column(h) for h in raw[0]]
     out = []
     for number, cells in enumerate(raw[1:], start=2):
         row = {h: clean_text(c) for h, c in zip(header, cells, strict=False) if h}
         if any(row.values()):
             out.append((number, row))
     return out
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The master table's rows with columns named by ``HEADERS`` (English or Chinese headers)."""
+    rows = read_table(path, _column)
+    if rows and "name" not in rows[0][1] and not any("name" in r for _, r in rows):
+        raise RosterImportError(path, ["row 1: no name column (姓名/name)"])
+    return rows
 
 
 def _column(header: object) -> str:
@@ -241,4 +247,4 @@ def export_roster(db, path: Path) -> int:
     return len(rows)
 
 
-__all__ = ["ImportReport", "RosterImportError", "export_roster", "import_roster", "read_rows"]
+__all__ = ["ImportReport", "RosterImportError", "export_roster", "import_roster", "read_rows", "read_table"]
