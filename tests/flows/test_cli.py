@@ -138,3 +138,21 @@ def test_init_refuses_to_overwrite(tmp_path, capsys, monkeypatch):
     assert run(["init"], capsys)[0] == 0
     code, out = run(["init"], capsys)
     assert code == 1 and "exists; pass --force" in out
+
+
+def test_offboard_inbox_and_tasks_commands(tenant, capsys):
+    assert run(["apply", "--yes", "--allow-removals"], capsys)[0] == 0
+    db = state.open_db(tenant / "muster.db")
+    people = state.list_people(db, status="active")
+    leaver, heir = people[2], people[0]
+    code, out = run(["offboard", leaver.id, "--successor", heir.id], capsys)
+    assert code == 0 and f"{leaver.id}: left" in out
+    assert state.get_person(db, leaver.id).status == "left"
+    code, out = run(["offboard", "P999999"], capsys)
+    assert code == 1 and "no person 'P999999'" in out
+    code, out = run(["inbox"], capsys)
+    assert code == 0 and "0 item(s)" in out
+    code, out = run(["tasks"], capsys)
+    assert code == 0 and "0 open work item(s)" in out
+    code, out = run(["tasks", "done", "7"], capsys)
+    assert code == 1 and "no open work item 7" in out
