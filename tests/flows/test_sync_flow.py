@@ -6,16 +6,6 @@ import state
 from flows.sync import register, sync_flow
 
 
-@pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
-            {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
-
-
 def read_artifacts(key):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -37,3 +27,43 @@ def test_sync_flow_applies_then_finds_nothing_and_publishes_its_report(prefect_s
     artifacts = read_artifacts("muster-run")
     assert any(first["run_id"] in (a.description or "") for a in artifacts)
     assert any("# Muster run" in (a.data or "") for a in artifacts)
+
+
+@pytest.mark.flow
+def test_onboard_flow_onboards_the_inbox(prefect_server, coalition):
+    from flows.sync import onboard_flow
+    from mappings.models import FormEntry
+
+    ws = coalition()
+    ws.forms = {}
+    entry = FormEntry(service="jinshuju", form="tok", serial="1",
+                      answers={"field_1": "流程医生", "field_2": "13912340000", "field_5": "f5o1"})
+    item_id, _ = state.receive(ws.db, form="signup", entry=entry, payload={})
+    summary = onboard_flow(workspace=register(ws), item_id=item_id)
+    assert summary == {"items": 1, "onboarded": 1, "review": 0, "failed": 0}
+    assert state.get_item(ws.db, item_id)["status"] == "onboarded"
+
+
+def test_onboarding_goes_to_a_prefect_deployment_when_one_exists(coalition, monkeypatch):
+    import flows.forms as forms
+
+    ws = coalition()
+    started = []
+    monkeypatch.setattr(forms, "_onboard_deployment", lambda: None)
+    trigger, how, stop = forms.onboarding_trigger(ws)
+    assert "in this process" in how
+    stop()
+    monkeypatch.setattr(forms, "_onboard_deployment", lambda: "onboard/onboard")
+    monkeypatch.setattr("prefect.deployments.run_deployment",
+                        lambda name, parameters, timeout: started.append((name, parameters, timeout)))
+    trigger, how, stop = forms.onboarding_trigger(ws)
+    trigger(42)
+    assert "Prefect deployment onboard/onboard" in how
+    assert started == [("onboard/onboard", {"item_id": 42}, 0)]
+
+
+def test_without_a_prefect_server_there_is_no_deployment(monkeypatch):
+    import flows.forms as forms
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert forms._onboard_deployment() is None
