@@ -128,10 +128,16 @@ class Onboarder:
         self._wake.set()
         self._thread.join(timeout)
 
+    QUIET, PATIENCE = 0.2, 0.5  # seconds: let a burst land, so one batch (one pull) takes it all
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait()
             self._wake.clear()
+            waited = 0.0
+            while waited < self.PATIENCE and self._wake.wait(self.QUIET) and not self._stop.is_set():
+                self._wake.clear()
+                waited += self.QUIET
             if self._stop.is_set():
                 return
             try:
