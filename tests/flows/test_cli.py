@@ -156,3 +156,21 @@ def test_offboard_inbox_and_tasks_commands(tenant, capsys):
     assert code == 0 and "0 open work item(s)" in out
     code, out = run(["tasks", "done", "7"], capsys)
     assert code == 1 and "no open work item 7" in out
+
+
+def test_inbox_lists_and_retries_a_signup(tenant, capsys):
+    from mappings.models import FormEntry
+
+    db = state.open_db(tenant / "muster.db")
+    entry = FormEntry(service="jinshuju", form="x", serial="9",
+                      answers={"field_1": "重试志愿者", "field_2": "13955550000", "field_5": "f5o4"})
+    item_id, _ = state.receive(db, form="signup", entry=entry, payload={})
+    assert [i["id"] for i in state.claim_pending(db)] == [item_id]
+    assert state.set_item_status(db, item_id, "failed", error="service was down")
+    code, out = run(["inbox", "--status", "failed"], capsys)
+    assert code == 0 and "service was down" in out and "1 item(s)" in out
+    code, out = run(["inbox", "retry", str(item_id)], capsys)
+    assert code == 0 and f"item {item_id}: onboarding" in out
+    assert state.get_item(db, item_id)["status"] == "onboarded"
+    code, out = run(["inbox", "retry", "999"], capsys)
+    assert code == 1 and "no inbox item 999" in out
