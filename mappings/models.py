@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Level = Literal["member", "view", "edit", "manage", "owner"]
 LEVEL_RANK: dict[str, int] = {"member": 1, "view": 1, "edit": 2, "manage": 3, "owner": 4}
 Status = Literal["applicant", "active", "leaving", "left"]
-GroupKind = Literal["department", "tag", "chat"]
+GroupKind = Literal["department", "tag", "chat", "doc", "folder", "meeting"]
 Op = Literal["add", "remove", "change"]
 
 
@@ -174,6 +174,41 @@ class MembershipDelta(_Frozen):
         return not (self.add or self.remove or self.owner)
 
 
+class AccessDelta(_Frozen):
+    """Access to a document or folder: grant or change levels, revoke.
+
+    ``grant`` maps a member's external id to the level it should hold (view, edit, manage);
+    owner changes go through ``transfer_owner``, never here.
+    """
+
+    grant: dict[str, Level] = Field(default_factory=dict)
+    revoke: frozenset[str] = frozenset()
+
+    def is_empty(self) -> bool:
+        return not (self.grant or self.revoke)
+
+
+class Attendance(_Frozen):
+    """One join of one participant to one meeting (a rejoin is another row)."""
+
+    service: str
+    meeting_id: str
+    external_id: str  # the participant's account id in the meeting service
+    name: str = ""
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+class MeetingSpec(_Frozen):
+    """A meeting to create (a training session)."""
+
+    subject: str
+    start: datetime
+    end: datetime
+    host: str  # external id of the creator/host
+    invitees: tuple[str, ...] = ()
+
+
 class ApplyResult(_Frozen):
     """What a write did: ids the service assigned, ids it rejected, calls made."""
 
@@ -292,8 +327,10 @@ __all__ = [
     "LEVEL_RANK",
     "PHASES",
     "Account",
+    "AccessDelta",
     "AccountSpec",
     "ApplyResult",
+    "Attendance",
     "Change",
     "FormEntry",
     "Group",
@@ -301,6 +338,7 @@ __all__ = [
     "GroupSpec",
     "Identity",
     "Level",
+    "MeetingSpec",
     "Member",
     "MembershipDelta",
     "Observed",
