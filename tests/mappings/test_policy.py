@@ -62,7 +62,7 @@ def _error(text: str) -> ConfigError:
          "unknown resource 'wecom/medics'"),
         ("level: manage}", "level: owner}", 28, "rules[2].grant[1].level", "takes level member or manage"),
         ("  wecom: {leavers", "  wechat: {leavers", 9, "services.wechat", "unknown service 'wechat'"),
-        ("kind: tag, name: 心理咨询师", "kind: meeting, name: 心理咨询师", 14, "resources.wecom[2].kind", "Input should be"),
+        ("kind: tag, name: 心理咨询师", "kind: calendar, name: 心理咨询师", 14, "resources.wecom[2].kind", "Input should be"),
         ("{key: command, kind: chat", "{key: command, kind: tag", 16, "resources.dingtalk[0].kind", "dingtalk has no tags"),
         ("version: 1", "version: 1\nbogus: 2", 2, "bogus", "unknown field"),
         ("  - name: command\n", "  - name: everyone\n", 24, "rules[2].name", "duplicate rule name"),
