@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from config._yaml import ConfigError, LocatedYaml, load_yaml, load_yaml_text, pydantic_error
 from mappings.forms import FormSpec
+from mappings.hours import HoursRule
 from mappings.models import GroupKind, Level, Status, digest
 from mappings.services import SERVICES
 
@@ -115,6 +116,7 @@ class Policy(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     forms: dict[str, FormSpec] = Field(default_factory=dict)
     successors: dict[str, str] = Field(default_factory=dict)  # role → who takes over a leaver's things
+    hours: HoursRule = HoursRule()  # how meeting minutes round to service hours
 
     def resource(self, service: str, key: str) -> Resource:
         for res in self.resources.get(service, []):
