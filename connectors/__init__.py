@@ -8,6 +8,10 @@ one service does not import them all.
 iterate ``SERVICES``: slug → (module, connector class or None, sandbox class). Every form
 module exports ``parse_push`` (and Wenjuanxing ``verify``); only Jinshuju has an API to
 poll, so only it has a connector class.
+
+``MEETING_SERVICES`` holds the meeting services (slug → module, connector class, sandbox
+class). They have meetings, invitees and attendance, not accounts and chats, so the
+contract suite over ``SERVICES`` cannot take them.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ FORM_SERVICES: dict[str, tuple[str, str | None, str]] = {
     "wenjuanxing": ("connectors.wenjuanxing", None, "WenjuanxingSandbox"),
 }
 
+MEETING_SERVICES: dict[str, tuple[str, str, str]] = {
+    "tencent_meeting": ("connectors.tencent_meeting", "TencentMeetingConnector", "TencentMeetingSandbox"),
+}
+
 
 def connector_class(service: str) -> Any:
     """The connector class registered for ``service`` (KeyError names the known ones)."""
@@ -80,6 +88,26 @@ def form_sandbox_class(service: str) -> Any:
     return getattr(import_module(module), cls)
 
 
+def meeting_connector_class(service: str) -> Any:
+    """The connector class registered for meeting service ``service``."""
+    module, cls, _ = _meeting_entry(service)
+    return getattr(import_module(module), cls)
+
+
+def meeting_sandbox_class(service: str) -> Any:
+    """The sandbox class registered for meeting service ``service``."""
+    module, _, cls = _meeting_entry(service)
+    return getattr(import_module(module), cls)
+
+
+def _meeting_entry(service: str) -> tuple[str, str, str]:
+    try:
+        return MEETING_SERVICES[service]
+    except KeyError:
+        known = ", ".join(sorted(MEETING_SERVICES))
+        raise KeyError(f"unknown meeting service {service!r}; known: {known}") from None
+
+
 def _form_entry(service: str) -> tuple[str, str | None, str]:
     try:
         return FORM_SERVICES[service]
@@ -97,6 +125,7 @@ def _entry(service: str) -> tuple[str, str, str]:
 
 __all__ = [
     "FORM_SERVICES",
+    "MEETING_SERVICES",
     "SERVICES",
     "AlreadyExists",
     "ApiClient",
@@ -127,5 +156,7 @@ __all__ = [
     "connector_class",
     "form_connector_class",
     "form_sandbox_class",
+    "meeting_connector_class",
+    "meeting_sandbox_class",
     "sandbox_class",
 ]

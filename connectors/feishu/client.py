@@ -1,0 +1,345 @@
+"""HTTP client for Feishu / Lark (飞书) open APIs, and their quirks.
+
+Every answer carries ``{code, msg, data}``; ``code != 0`` is a failure whatever the HTTP
+status (most errors come as 400/403/404/429/500, some legacy endpoints as 200), so errors
+are chosen by ``code`` through one table, ``CODES``, and only unknown codes fall back to the
+HTTP status (reference §3.2, §8.3). Paths are exactly the ``lark-oapi`` 1.7.5 request
+builders' (``/open-apis/...``), relative to ``https://open.feishu.cn`` (Lark:
+``https://open.larksuite.com``).
+
+The tenant token comes from ``POST /open-apis/auth/v3/tenant_access_token/internal`` and is
+sent as ``Authorization: Bearer``. It lives ≤2 h; like the SDK (``core.token.manager``:
+"提前10分钟过期") the client renews it 10 minutes early, which also lands in the service's
+"<30 min left → new token" window. A revoked or expired token answers ``99991663``: the
+auth flow fetches a new one and sends the call once more.
+
+Rate limits are per API × app × tenant in tiers (§3.2); the APIs used here sit in the
+50/s tier (chat members add: 1000/min & 50/s), so calls are spaced at 45/s per path. A
+429 / ``99991400`` is waited out for ``x-ogw-ratelimit-reset`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from connectors._auth import TokenAuth, token_failure
+from connectors._errors import (
+    AlreadyExists,
+    AuthError,
+    CapacityExceeded,
+    Conflict,
+    ConnectorError,
+    InvalidPayload,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from connectors._http import STATUS_ERRORS, ApiClient, RetryPolicy, retry_after
+from connectors._paging import CursorPaginator, PageRequest
+from connectors._ratelimit import RateLimiter
+from connectors.feishu.models import (
+    FeishuChat,
+    FeishuChatMember,
+    FeishuDepartment,
+    FeishuPermissionMember,
+    FeishuUser,
+)
+
+BASE_URL = "https://open.feishu.cn"
+PREFIX = "/open-apis"
+TOKEN_API = f"{PREFIX}/auth/v3/tenant_access_token/internal"
+ROOT_DEPT = "0"
+CONTACT_PAGE_SIZE = 50  # contact v3 list APIs: page_size ≤ 50 (§3.3)
+IM_PAGE_SIZE = 100  # im v1 chats / chat members: page_size ≤ 100 (unverified per endpoint)
+MEMBER_BATCH = 50  # chat members add/remove: id_list ≤ 50 per call (unverified)
+CHAT_CAP = 5000  # members of a normal group (232013, §3.2)
+QPS_PER_API = 50  # the "1000/min & 50/s" tier (§3.2, §3.4)
+CLIENT_QPS = 45.0  # 10 % headroom
+RATE_LIMIT_WAIT = 1.0  # when a rate-limit answer carries no x-ogw-ratelimit-reset
+SUCCEED_PARTIAL = 1  # succeed_type=1: add every usable id, list the rest (§3.4)
+
+TOKEN_CODES = frozenset({99991663})  # invalid / expired tenant_access_token (§3.1)
+PERMS = ("view", "edit", "full_access")  # drive perm values (§3.5)
+DOC_TYPES = ("doc", "docx", "sheet", "bitable", "file", "folder", "wiki", "mindnote", "minutes", "slides")
+
+CODES: dict[int, type[ConnectorError]] = {
+    99991663: TokenExpired,
+    99991400: RateLimited,  # request trigger frequency limit (gateway)
+    230020: RateLimited,  # per-chat message limit (community)
+    232019: RateLimited,  # chat operation rate limited
+    11232: RateLimited,  # tenant message service limit (community)
+    10003: AuthError,  # token endpoint: invalid app_id (unverified)
+    10014: AuthError,  # token endpoint: app secret invalid (unverified)
+    # im chats (§3.2)
+    232001: InvalidPayload,
+    232006: NotFound,  # invalid chat_id
+    232007: InvalidPayload,  # invalid chat_id / user_id
+    232009: NotFound,  # chat dissolved
+    232010: PermissionDenied,  # cross-tenant
+    232011: PermissionDenied,  # operator not in chat
+    232013: CapacityExceeded,  # member cap reached
+    232014: PermissionDenied,  # no permission
+    232015: InvalidPayload,  # bad member_id_type
+    232017: PermissionDenied,  # operator not the owner
+    232025: PermissionDenied,  # bot ability off
+    232027: InvalidPayload,  # no valid member in id_list
+    232034: PermissionDenied,  # app not installed
+    232076: Conflict,  # cannot remove the owner (never sent by the connector)
+    # drive permissions (§3.2)
+    1063001: InvalidPayload,  # invalid param, including a `type` that does not match the token
+    1063002: PermissionDenied,
+    1063003: InvalidPayload,  # invalid operation, e.g. collaborator cap
+    1063004: PermissionDenied,  # no share permission
+    1063005: NotFound,  # resource deleted
+    1063006: RateLimited,
+    1066001: TransientError,
+    1066002: TransientError,  # concurrency error, retry
+    # contact (§3.2)
+    40004: PermissionDenied,  # department outside the app's contact scope
+    41050: PermissionDenied,  # user outside the app's contact scope
+    40011: InvalidPayload,  # invalid page_size
+    40012: InvalidPayload,  # invalid page_token
+    41001: AlreadyExists,
+    41002: AlreadyExists,
+    41011: AlreadyExists,
+}
+
+def code_of(payload: Any) -> int | None:
+    """The body's ``code`` as an int, or None when absent or unreadable."""
+    if not isinstance(payload, dict):
+        return None
+    try:
+        return int(payload.get("code"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def code_error(code: int, message: str, api: str, response: httpx.Response | None = None) -> ConnectorError:
+    """The class ``CODES`` selects; unknown codes by HTTP status (5xx transient)."""
+    status = response.status_code if response is not None else 200
+    cls = CODES.get(code)
+    if cls is None:
+        cls = TransientError if status >= 500 else STATUS_ERRORS.get(status, InvalidPayload)
+    if issubclass(cls, RateLimited):
+        wait = retry_after(response) if response is not None else None
+        return cls(message, service="feishu", api=api, code=code, retry_after=wait or RATE_LIMIT_WAIT)
+    return cls(message, service="feishu", api=api, code=code)
+
+
+class FeishuAuth(TokenAuth):
+    """Self-built app's tenant token, sent as ``Authorization: Bearer``."""
+
+    margin = 600.0  # the SDK expires its cached token 10 min early
+
+    def __init__(self, base_url: str, app_id: str, app_secret: SecretStr, *,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(base_url, clock=clock)
+        self._app_id = app_id
+        self._app_secret = app_secret
+
+    def token_request(self) -> httpx.Request:
+        body = {"app_id": self._app_id, "app_secret": self._app_secret.get_secret_value()}
+        return httpx.Request("POST", self.base_url.join(TOKEN_API.lstrip("/")), json=body)
+
+    def read_token(self, response: httpx.Response) -> tuple[str, float]:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        code = code_of(payload)
+        if code == 0 and payload.get("tenant_access_token"):
+            return payload["tenant_access_token"], float(payload.get("expire") or 7200)
+        message = f"tenant_access_token refused: {payload.get('msg', '') if isinstance(payload, dict) else ''}"
+        wait = None
+        if code == 99991400 or response.status_code == 429:
+            wait = retry_after(response) or RATE_LIMIT_WAIT
+        transient = response.status_code >= 500 or code is None
+        raise token_failure("feishu", TOKEN_API, code or response.status_code, message, transient=transient,
+                            retry_after=wait)
+
+    def attach(self, request: httpx.Request, token: str) -> None:
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    def is_token_error(self, response: httpx.Response) -> bool:
+        try:
+            return code_of(response.json()) in TOKEN_CODES
+        except ValueError:
+            return False
+
+
+class FeishuClient(ApiClient):
+    """The contact v3, im v1 and drive v1 slice Muster uses."""
+
+    service = "feishu"
+
+    def __init__(self, *, base_url: str = BASE_URL, app_id: str, app_secret: SecretStr,
+                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None,
+                 rate_limit: bool = True, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.auth = FeishuAuth(base_url, app_id, app_secret, clock=clock)
+        limiter = RateLimiter(CLIENT_QPS if rate_limit else None, clock=clock, sleep=sleep)
+        super().__init__(base_url, auth=self.auth, transport=transport, retry=retry, limiter=limiter,
+                         headers={"Content-Type": "application/json; charset=utf-8"})
+        self.write_calls = 0  # write API calls (GET and POST share paths, so counted by method here)
+
+    @property
+    def writes(self) -> int:
+        return self.write_calls
+
+    def check_payload(self, payload: Any, response: httpx.Response, api: str) -> None:
+        code = code_of(payload)
+        if code not in (None, 0):
+            raise code_error(code, str(payload.get("msg") or code), api, response)
+
+    def status_error(self, response: httpx.Response, api: str, payload: Any) -> ConnectorError:
+        if response.status_code == 429:  # a 429 without a JSON code: still the gateway's limit
+            return code_error(99991400, "HTTP 429", api, response)
+        return super().status_error(response, api, payload)
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
+             idempotent: bool | None = None) -> dict[str, Any]:
+        """One call under ``/open-apis``; returns ``data`` (``{}`` when absent)."""
+        api = PREFIX + path
+        if method != "GET":
+            self.write_calls += 1
+        payload = self.request(method, api, params=params, json=json, idempotent=idempotent)
+        return (payload or {}).get("data") or {}
+
+    def pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a ``page_token``/``has_more`` listing, all pages."""
+        request = PageRequest("GET", PREFIX + path, params=dict(params))
+        paginator = CursorPaginator("page_token", ("data", "page_token"), ("data", "has_more"),
+                                    location="params")
+        for page in self.paginate(request, paginator, lambda p: ((p or {}).get("data") or {}).get("items")):
+            yield from page
+
+    # --- contacts ------------------------------------------------------------------
+
+    def get_department(self, dept_id: str) -> FeishuDepartment:
+        """One department by ``department_id`` (``"0"`` = root)."""
+        data = self.call("GET", f"/contact/v3/departments/{dept_id}", params={"department_id_type": "department_id"})
+        return FeishuDepartment.model_validate(data.get("department") or {})
+
+    def list_child_departments(self, dept_id: str) -> Iterator[FeishuDepartment]:
+        """Direct children of a department, all pages."""
+        params = {"department_id_type": "department_id", "fetch_child": "false", "page_size": CONTACT_PAGE_SIZE}
+        for row in self.pages(f"/contact/v3/departments/{dept_id}/children", params):
+            yield FeishuDepartment.model_validate(row)
+
+    def list_department_users(self, dept_id: str) -> Iterator[FeishuUser]:
+        """Direct members of a department (``find_by_department``), all pages."""
+        params = {"department_id": dept_id, "department_id_type": "department_id", "user_id_type": "open_id",
+                  "page_size": CONTACT_PAGE_SIZE}
+        for row in self.pages("/contact/v3/users/find_by_department", params):
+            yield FeishuUser.model_validate(row)
+
+    # --- chats ---------------------------------------------------------------------
+
+    def list_chats(self) -> Iterator[FeishuChat]:
+        """The chats the bot is in, all pages."""
+        for row in self.pages("/im/v1/chats", {"user_id_type": "open_id", "page_size": IM_PAGE_SIZE}):
+            yield FeishuChat.model_validate(row)
+
+    def get_chat(self, chat_id: str) -> FeishuChat:
+        """A chat's name and owner (``NotFound`` on 232006 / 232009)."""
+        data = self.call("GET", f"/im/v1/chats/{chat_id}", params={"user_id_type": "open_id"})
+        return FeishuChat.model_validate({**data, "chat_id": chat_id})
+
+    def list_chat_members(self, chat_id: str) -> Iterator[FeishuChatMember]:
+        params = {"member_id_type": "open_id", "page_size": IM_PAGE_SIZE}
+        for row in self.pages(f"/im/v1/chats/{chat_id}/members", params):
+            yield FeishuChatMember.model_validate(row)
+
+    def add_chat_members(self, chat_id: str, open_ids: Sequence[str]) -> dict[str, Any]:
+        """Add ≤50 members; the answer lists ``invalid_id_list``/``not_existed_id_list``.
+
+        Resending is safe: adding a present member changes nothing (§8.3 assumption).
+        """
+        params = {"member_id_type": "open_id", "succeed_type": SUCCEED_PARTIAL}
+        return self.call("POST", f"/im/v1/chats/{chat_id}/members", params=params,
+                         json={"id_list": list(open_ids)}, idempotent=True)
+
+    def remove_chat_members(self, chat_id: str, open_ids: Sequence[str]) -> dict[str, Any]:
+        """Remove ≤50 members (never the owner: 232076)."""
+        return self.call("DELETE", f"/im/v1/chats/{chat_id}/members", params={"member_id_type": "open_id"},
+                         json={"id_list": list(open_ids)})
+
+    def set_chat_owner(self, chat_id: str, owner: str) -> None:
+        """Owner transfer is an update of ``owner_id`` (the new owner must be a member)."""
+        self.call("PUT", f"/im/v1/chats/{chat_id}", params={"user_id_type": "open_id"}, json={"owner_id": owner})
+
+    def create_chat(self, name: str, owner: str, open_ids: Sequence[str], uuid: str) -> dict[str, Any]:
+        """Create a private group chat; ``uuid`` de-duplicates, so a resend returns the same chat."""
+        params = {"user_id_type": "open_id", "set_bot_manager": "false", "uuid": uuid}
+        body = {"name": name, "owner_id": owner, "user_id_list": list(open_ids), "chat_mode": "group",
+                "chat_type": "private"}
+        return self.call("POST", "/im/v1/chats", params=params, json=body, idempotent=True)
+
+    def send_text(self, open_id: str, text: str, uuid: str) -> str:
+        """Send one text message; returns its ``message_id`` (``uuid`` de-duplicates resends)."""
+        body = {"receive_id": open_id, "msg_type": "text", "content": json.dumps({"text": text}, ensure_ascii=False),
+                "uuid": uuid}
+        data = self.call("POST", "/im/v1/messages", params={"receive_id_type": "open_id"}, json=body,
+                         idempotent=True)
+        return str(data.get("message_id", ""))
+
+    # --- drive permissions ---------------------------------------------------------
+
+    def list_permission_members(self, token: str, doc_type: str) -> list[FeishuPermissionMember]:
+        """Every collaborator of a file/folder (unpaginated)."""
+        data = self.call("GET", f"/drive/v1/permissions/{token}/members", params={"type": doc_type})
+        return [FeishuPermissionMember.model_validate(row) for row in data.get("items") or []]
+
+    def add_permission_member(self, token: str, doc_type: str, open_id: str, perm: str) -> None:
+        params = {"type": doc_type, "need_notification": "false"}
+        body = {"member_type": "openid", "member_id": open_id, "perm": perm}
+        # Resending sets the same level again.
+        self.call("POST", f"/drive/v1/permissions/{token}/members", params=params, json=body, idempotent=True)
+
+    def update_permission_member(self, token: str, doc_type: str, open_id: str, perm: str) -> None:
+        params = {"type": doc_type, "need_notification": "false"}
+        self.call("PUT", f"/drive/v1/permissions/{token}/members/{open_id}", params=params,
+                  json={"member_type": "openid", "perm": perm})
+
+    def delete_permission_member(self, token: str, doc_type: str, open_id: str) -> None:
+        self.call("DELETE", f"/drive/v1/permissions/{token}/members/{open_id}",
+                  params={"type": doc_type, "member_type": "openid"})
+
+    def transfer_owner(self, token: str, doc_type: str, open_id: str, *, remove_old_owner: bool = False,
+                       old_owner_perm: str = "view") -> None:
+        params = {"type": doc_type, "need_notification": "false",
+                  "remove_old_owner": str(remove_old_owner).lower(), "old_owner_perm": old_owner_perm}
+        # Not resent after it may have gone out: a second transfer is not documented as a no-op.
+        self.call("POST", f"/drive/v1/permissions/{token}/members/transfer_owner", params=params,
+                  json={"member_type": "openid", "member_id": open_id}, idempotent=False)
+
+
+__all__ = [
+    "BASE_URL",
+    "CHAT_CAP",
+    "CLIENT_QPS",
+    "CODES",
+    "CONTACT_PAGE_SIZE",
+    "DOC_TYPES",
+    "IM_PAGE_SIZE",
+    "MEMBER_BATCH",
+    "PERMS",
+    "QPS_PER_API",
+    "ROOT_DEPT",
+    "TOKEN_API",
+    "TOKEN_CODES",
+    "FeishuAuth",
+    "FeishuClient",
+    "code_error",
+    "code_of",
+]

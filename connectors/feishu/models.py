@@ -1,0 +1,76 @@
+"""Raw Feishu payloads, holding only the fields the connector reads.
+
+Field names: reference §3.3–§3.5 and the ``lark-oapi`` 1.7.5 models
+(``contact.v3.model.user``/``department``, ``im.v1.model.list_chat``/``list_member``,
+``drive.v1.model.member``). Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Raw(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class FeishuUserStatus(_Raw):
+    """A user's ``status`` flags."""
+
+    is_frozen: bool = False
+    is_resigned: bool = False
+    is_activated: bool = True
+    is_exited: bool = False
+
+
+class FeishuUser(_Raw):
+    """A row of ``find_by_department`` (``user_id_type=open_id``)."""
+
+    open_id: str
+    union_id: str | None = None
+    user_id: str | None = None
+    name: str = ""
+    mobile: str | None = None
+    email: str | None = None
+    status: FeishuUserStatus = Field(default_factory=FeishuUserStatus)
+    department_ids: list[str] = Field(default_factory=list)
+
+
+class FeishuDepartment(_Raw):
+    """A department (``department_id_type=department_id``)."""
+
+    department_id: str = "0"
+    open_department_id: str | None = None
+    name: str = ""
+    parent_department_id: str | None = None
+
+
+class FeishuChat(_Raw):
+    """A row of ``GET /im/v1/chats`` or the ``data`` of ``GET /im/v1/chats/:chat_id``."""
+
+    chat_id: str
+    name: str = ""
+    owner_id: str | None = None
+    owner_id_type: str | None = None
+
+
+class FeishuChatMember(_Raw):
+    """A row of ``GET /im/v1/chats/:chat_id/members``."""
+
+    member_id: str
+    member_id_type: str = "open_id"
+    name: str = ""
+
+
+class FeishuPermissionMember(_Raw):
+    """A collaborator of a file/folder (``drive/v1/permissions/:token/members``)."""
+
+    member_type: str
+    member_id: str
+    perm: str
+    perm_type: str | None = None
+    type: str | None = None
+
+
+__all__ = ["FeishuChat", "FeishuChatMember", "FeishuDepartment", "FeishuPermissionMember", "FeishuUser",
+           "FeishuUserStatus"]

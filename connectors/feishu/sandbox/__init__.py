@@ -1,0 +1,26 @@
+"""Feishu's faithful in-memory fake: contact v3 reads, im v1 chats/messages, drive v1 permissions.
+
+The measure of faithfulness is that the official SDK (``lark-oapi``) and our connector work
+against it unchanged. The frame (envelope, tenant tokens, rate limits, paging, faults) is
+in ``_core``; contacts, chats and drive are mixins.
+
+Seeding and inspection: ``credentials`` (app_id, app_secret), ``add_department``,
+``add_user``, ``add_chat``, ``add_doc``, ``grant``, ``users``, ``departments``, ``chats``,
+``docs``, ``messages`` (delivered (open_id, text)), ``write_calls``, ``out_of_scope``.
+"""
+
+from __future__ import annotations
+
+from connectors.feishu.sandbox._chats import ChatsMixin
+from connectors.feishu.sandbox._contacts import ContactsMixin
+from connectors.feishu.sandbox._core import QPS_PER_API, REISSUE_BELOW, TOKEN_TTL, FeishuSandboxCore
+from connectors.feishu.sandbox._drive import DriveMixin
+
+
+class FeishuSandbox(ContactsMixin, ChatsMixin, DriveMixin, FeishuSandboxCore):
+    """In-memory Feishu: ``FeishuSandbox(*, clock, faults, rate_limits, seed)``."""
+
+    STATE_FIELDS = ("departments", "users", "chats", "docs", "messages", "uuids", "out_of_scope")
+
+
+__all__ = ["QPS_PER_API", "REISSUE_BELOW", "TOKEN_TTL", "FeishuSandbox"]
