@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import state
 from connectors import AuthError, ConnectorError, Runner
 from flows.workspace import Workspace
-from mappings.identity import userid_for
 from mappings.models import (
     AccountSpec,
     ApplyResult,
@@ -242,4 +241,4 @@ def _remember(job: _Apply, key: str, external_id: str, kind: str, name: str) -> 
         state.set_resource_id(job.ws.db, job.service, key, external_id, kind=kind, name=name, run_id=job.run_id)
 
 
-__all__ = ["Outcome", "apply_service", "userid_for"]
+__all__ = ["Outcome", "apply_service"]

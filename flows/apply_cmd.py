@@ -25,10 +25,6 @@ from flows.workspace import Workspace
 from mappings.models import Plan
 
 
-class StalePlan(Exception):
-    """The saved plan no longer matches the roster, policy or services."""
-
-
 def load_plan_file(path: Path) -> tuple[Plan, bool]:
     """The plan and its allow_removals flag from a ``muster plan --out`` file."""
     from flows.cli import UserError
@@ -88,4 +84,4 @@ def staleness(saved: Plan, fresh: Plan) -> str | None:
     return None
 
 
-__all__ = ["StalePlan", "apply_command", "load_plan_file", "staleness"]
+__all__ = ["apply_command", "load_plan_file", "staleness"]

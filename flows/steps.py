@@ -6,9 +6,7 @@ call them directly, and tests run them without a Prefect server.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -20,6 +18,7 @@ from mappings.guards import guard_plan
 from mappings.identity import PeopleIndex, Resolution, resolve
 from mappings.models import Observed, Person, Plan, Refusal
 from mappings.plan import Context, build_plan, plan_basis, plan_service
+from state.db import paused_gc
 
 Progress = Callable[[str, int], None]  # (what, how many more)
 
@@ -113,18 +112,6 @@ def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bo
         people = state.list_people(ws.db)
     with paused_gc():  # 100k people are ~0.7 GiB of models: full GC passes cost a quarter of the time
         return _plan_all(ws, observed, people, allow_removals, today)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold off the cyclic garbage collector (planning builds no reference cycles worth chasing)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _plan_all(ws: Workspace, observed: dict[str, Observed], people: list[Person], allow_removals: bool,
