@@ -93,8 +93,70 @@ class DingTalkConnection(_Connection):
     agentid: int
 
 
-CONNECTIONS = {"wecom": WeComConnection, "dingtalk": DingTalkConnection}
-Connection = Annotated[WeComConnection | DingTalkConnection, Field(discriminator="service")]
+class FeishuConnection(_Connection):
+    """Feishu / Lark self-built app: app id and app secret (Lark: ``base_url: https://open.larksuite.com``).
+
+    The app needs the contact, im and drive scopes Muster uses, including "get user_id"
+    (``contact:user.employee_id:readonly``): Muster keys Feishu accounts by ``user_id``.
+    """
+
+    service: Literal["feishu"] = "feishu"
+    base_url: str = "https://open.feishu.cn"
+    app_id: str = Field(min_length=1)
+    app_secret: SecretRef
+
+
+class ScimConnection(_Connection):
+    """Any SCIM 2.0 service provider: its SCIM endpoint and a bearer token.
+
+    ``base_url`` is the root the provider serves ``/Users`` and ``/Groups`` under (often
+    ending in ``/scim/v2``); ``page_size`` is the ``count`` asked for per list page, which
+    a provider may serve fewer of.
+    """
+
+    service: Literal["scim"] = "scim"
+    base_url: str
+    token: SecretRef
+    page_size: int = Field(100, ge=1, le=1000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or len(value.split("://", 1)[1].strip("/")) == 0:
+            raise ValueError("base_url must be the provider's SCIM endpoint URL, e.g. https://example.com/scim/v2")
+        return value
+
+
+CONNECTIONS = {"wecom": WeComConnection, "dingtalk": DingTalkConnection, "feishu": FeishuConnection,
+               "scim": ScimConnection}
+Connection = Annotated[WeComConnection | DingTalkConnection | FeishuConnection | ScimConnection,
+                       Field(discriminator="service")]
+
+
+class TencentMeetingConnection(_Connection):
+    """Tencent Meeting enterprise app (AK/SK signing): training sessions and their attendance.
+
+    ``operator_id`` is the enterprise user (an admin) who creates meetings and reads their
+    participants. ``userid_from`` names a sync service whose account ids are the same as
+    Tencent Meeting userids (enterprises commonly run it with their WeCom userids), so a
+    participant can be matched to a person through that service's identities.
+    ``organiser`` is the 组织方 of hours records for meetings the operator hosts (default:
+    the coalition's name).
+    """
+
+    service: Literal["tencent_meeting"] = "tencent_meeting"
+    base_url: str = "https://api.meeting.qq.com"
+    app_id: str = Field(min_length=1)
+    sdk_id: str = Field(min_length=1)
+    secret_id: str = Field(min_length=1)
+    secret_key: SecretRef
+    operator_id: str = Field(min_length=1)
+    userid_from: str | None = None
+    organiser: str | None = None
+
+
+# Meeting services are not sync services (the sync flow iterates ``services``): their own section.
+MEETING_CONNECTIONS = {"tencent_meeting": TencentMeetingConnection}
 
 
 class FormConnection(BaseModel):
@@ -140,6 +202,7 @@ class TenantConfig(BaseModel):
     reports: Path = Path("reports")
     services: dict[str, Connection] = Field(default_factory=dict)
     forms: dict[str, FormConnection] = Field(default_factory=dict)
+    meetings: dict[str, TencentMeetingConnection] = Field(default_factory=dict)
     file: Path | None = Field(None, exclude=True)
 
     @field_validator("forms")
@@ -167,6 +230,19 @@ class TenantConfig(BaseModel):
     def enabled(self) -> dict[str, Connection]:
         return {k: v for k, v in self.services.items() if v.enabled}
 
+    @field_validator("meetings", mode="before")
+    @classmethod
+    def _meeting_services(cls, value):
+        known = ", ".join(sorted(MEETING_CONNECTIONS))
+        for name in value if isinstance(value, dict) else ():
+            if name not in MEETING_CONNECTIONS:
+                raise ValueError(f"unknown meeting service {name!r} (known: {known})")
+        return value
+
+    def enabled_meetings(self) -> dict[str, TencentMeetingConnection]:
+        """The meeting services that are switched on."""
+        return {k: v for k, v in self.meetings.items() if v.enabled}
+
     def resolve_paths(self, base: Path) -> TenantConfig:
         """Paths made absolute against ``base`` (the config file's folder)."""
         fix = {k: (base / getattr(self, k)).resolve() for k in ("database", "policy", "reports")}
@@ -185,9 +261,20 @@ def parse_config(doc: LocatedYaml) -> TenantConfig:
     if not isinstance(doc.data, dict):
         raise doc.error((), "the config must be a mapping (coalition, database, policy, services)")
     try:
-        return TenantConfig.model_validate(doc.data)
+        cfg = TenantConfig.model_validate(doc.data)
     except ValidationError as exc:
         raise _located(doc, exc) from None
+    _check_meetings(cfg, doc)
+    return cfg
+
+
+def _check_meetings(cfg: TenantConfig, doc: LocatedYaml) -> None:
+    """``userid_from`` must name one of the config's sync services."""
+    for name, conn in cfg.meetings.items():
+        if conn.userid_from is not None and conn.userid_from not in cfg.services:
+            known = ", ".join(sorted(cfg.services)) or "none"
+            raise doc.error(("meetings", name, "userid_from"),
+                            f"{conn.userid_from!r} is not a service of this config (services: {known})")
 
 
 def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
@@ -205,5 +292,6 @@ def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
     return pydantic_error(doc, _Shim())
 
 
-__all__ = ["CONNECTIONS", "Connection", "DingTalkConnection", "FormConnection", "SecretRef", "TenantConfig",
+__all__ = ["CONNECTIONS", "MEETING_CONNECTIONS", "Connection", "DingTalkConnection", "FeishuConnection",
+           "FormConnection", "ScimConnection", "SecretRef", "TenantConfig", "TencentMeetingConnection",
            "WeComConnection", "load_config", "parse_config"]

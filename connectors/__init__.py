@@ -1,8 +1,8 @@
 """Connectors: one package per service, plus the shared HTTP, auth, paging and error code.
 
 ``SERVICES`` is the registry the flows and the contract suite use: service slug →
-(module, connector class, sandbox class). Modules load lazily so a command that touches
-one service does not import them all.
+(module, connector class, sandbox class): WeCom, DingTalk and Feishu. Modules load lazily
+so a command that touches one service does not import them all.
 
 ``FORM_SERVICES`` is its twin for the form services, kept apart because the sync flows
 iterate ``SERVICES``: slug → (module, connector class or None, sandbox class). Every form
@@ -50,6 +50,7 @@ from connectors._sandbox import FaultPlan, Sandbox
 SERVICES: dict[str, tuple[str, str, str]] = {
     "wecom": ("connectors.wecom", "WeComConnector", "WeComSandbox"),
     "dingtalk": ("connectors.dingtalk", "DingTalkConnector", "DingTalkSandbox"),
+    "feishu": ("connectors.feishu", "FeishuConnector", "FeishuSandbox"),
 }
 
 FORM_SERVICES: dict[str, tuple[str, str | None, str]] = {
@@ -61,9 +62,25 @@ MEETING_SERVICES: dict[str, tuple[str, str, str]] = {
     "tencent_meeting": ("connectors.tencent_meeting", "TencentMeetingConnector", "TencentMeetingSandbox"),
 }
 
+# Directory services with no sandbox of ours (slug → module, connector class): sync services
+# like ``SERVICES`` but outside it, because the contract suite parametrizes over ``SERVICES``
+# and needs a sandbox for each. SCIM is tested against the real ``scim2-server`` instead.
+DIRECTORY_SERVICES: dict[str, tuple[str, str]] = {
+    "scim": ("connectors.scim", "ScimConnector"),
+}
+
 
 def connector_class(service: str) -> Any:
-    """The connector class registered for ``service`` (KeyError names the known ones)."""
+    """The connector class registered for ``service`` in ``SERVICES`` or ``DIRECTORY_SERVICES``.
+
+    KeyError names the known ones.
+    """
+    if service in DIRECTORY_SERVICES:
+        module, cls = DIRECTORY_SERVICES[service]
+        return getattr(import_module(module), cls)
+    if service not in SERVICES:
+        known = ", ".join(sorted({*SERVICES, *DIRECTORY_SERVICES}))
+        raise KeyError(f"unknown service {service!r}; known: {known}")
     module, cls, _ = _entry(service)
     return getattr(import_module(module), cls)
 
@@ -124,6 +141,7 @@ def _entry(service: str) -> tuple[str, str, str]:
 
 
 __all__ = [
+    "DIRECTORY_SERVICES",
     "FORM_SERVICES",
     "MEETING_SERVICES",
     "SERVICES",

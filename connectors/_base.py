@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from connectors._errors import ConnectorError, HubError, InvalidPayload
 from mappings.models import (
+    AccessDelta,
     Account,
     AccountSpec,
     ApplyResult,
@@ -71,7 +72,11 @@ class ManagesAccounts(Protocol):
 
     def update_account(self, external_id: str, fields: dict[str, Any]) -> ApplyResult: ...
 
-    def disable_account(self, external_id: str) -> ApplyResult: ...
+    def disable_account(self, external_id: str) -> ApplyResult:
+        """Disable (or, where the service has no disabled state, delete) an account.
+
+        A service that hands a deleted user's documents to someone also takes ``acceptor``.
+        """
 
 
 @runtime_checkable
@@ -89,10 +94,26 @@ class AppliesMembership(Protocol):
 
 
 @runtime_checkable
-class SendsMessages(Protocol):
-    """Sends a text notice to accounts."""
+class AppliesAccess(Protocol):
+    """Shares documents and folders at a level, revokes, and hands ownership over."""
 
-    def send_message(self, external_ids: list[str], text: str) -> ApplyResult: ...
+    def list_grants(self, group: Group) -> Iterator[Member]: ...
+
+    def apply_access(self, group: Group, delta: AccessDelta) -> ApplyResult: ...
+
+    def transfer_owner(self, group: Group, to_external_id: str) -> ApplyResult: ...
+
+
+@runtime_checkable
+class SendsMessages(Protocol):
+    """Sends a text notice to accounts.
+
+    ``key`` names the notice (a broadcast id): a connector whose service de-duplicates
+    resends (Feishu's ``uuid``, WeCom's duplicate check) uses it so a resend after an
+    unanswered call is dropped by the service instead of delivered twice.
+    """
+
+    def send_message(self, external_ids: list[str], text: str, key: str | None = None) -> ApplyResult: ...
 
 
 class Runner:
@@ -132,6 +153,25 @@ class Runner:
             raise InvalidPayload("the new owner is also being removed", service=self.name)
         return self.call("apply_membership", group, delta)
 
+    def apply_access(self, group: Group, delta: AccessDelta) -> ApplyResult:
+        grant = {_clean(k): v for k, v in delta.grant.items()}
+        revoke = frozenset(_clean(i) for i in delta.revoke)
+        if "" in grant or "" in revoke:
+            raise InvalidPayload("blank member id in access delta", service=self.name)
+        if not grant and not revoke:
+            raise InvalidPayload("empty access delta", service=self.name)
+        if set(grant) & revoke:
+            raise InvalidPayload(f"ids both granted and revoked: {sorted(set(grant) & revoke)}", service=self.name)
+        if "owner" in grant.values() or "member" in grant.values():
+            raise InvalidPayload("documents are shared at view, edit or manage; ownership moves by transfer",
+                                 service=self.name)
+        return self.call("apply_access", group, AccessDelta(grant=grant, revoke=revoke))
+
+    def transfer_owner(self, group: Group, to_external_id: str) -> ApplyResult:
+        if not _clean(to_external_id):
+            raise InvalidPayload("a transfer needs the new owner's id", service=self.name)
+        return self.call("transfer_owner", group, _clean(to_external_id))
+
     def create_account(self, spec: AccountSpec) -> ApplyResult:
         if not spec.external_id.strip() or not spec.name.strip():
             raise InvalidPayload("account needs an id and a name", service=self.name)
@@ -142,17 +182,21 @@ class Runner:
             raise InvalidPayload("empty account update", service=self.name)
         return self.call("update_account", _clean(external_id), fields)
 
-    def disable_account(self, external_id: str) -> ApplyResult:
+    def disable_account(self, external_id: str, acceptor: str | None = None) -> ApplyResult:
+        if acceptor is not None:
+            if _clean(acceptor) in ("", _clean(external_id)):
+                raise InvalidPayload("the documents' acceptor must be another account", service=self.name)
+            return self.call("disable_account", _clean(external_id), _clean(acceptor))
         return self.call("disable_account", _clean(external_id))
 
     def create_group(self, spec: GroupSpec) -> ApplyResult:
         return self.call("create_group", spec)
 
-    def send_message(self, external_ids: list[str], text: str) -> ApplyResult:
+    def send_message(self, external_ids: list[str], text: str, key: str | None = None) -> ApplyResult:
         ids = sorted({_clean(i) for i in external_ids if i and i.strip()})
         if not ids or not text.strip():
             raise InvalidPayload("a message needs recipients and text", service=self.name)
-        return self.call("send_message", ids, text)
+        return self.call("send_message", ids, text, key) if key else self.call("send_message", ids, text)
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.connector, name)
@@ -166,6 +210,7 @@ def _clean(external_id: str) -> str:
 
 
 __all__ = [
+    "AppliesAccess",
     "AppliesMembership",
     "Connector",
     "CreatesGroups",

@@ -2,7 +2,8 @@
 
 For each service, in the plan's phase order: create departments, create/update accounts,
 create chats and tags, then per group one batched membership call (adds, owner, removes —
-the connector orders them for its API), and last the account removals. Each change's
+the connector orders them for its API; for a document or folder one access call of
+grants, level changes and revocations), and last the account removals. Each change's
 journal row is marked *sent* before the call and *applied* or *failed* after it, so a
 crash leaves a precise record: a re-run re-plans from a fresh read (what landed is no
 longer planned), skips what this plan already applied, and refuses to repeat a create
@@ -22,6 +23,7 @@ import state
 from connectors import AuthError, ConnectorError, Runner
 from flows.workspace import Workspace
 from mappings.models import (
+    AccessDelta,
     AccountSpec,
     ApplyResult,
     Change,
@@ -31,6 +33,7 @@ from mappings.models import (
     MembershipDelta,
     Plan,
 )
+from mappings.services import ACCESS_KINDS
 
 Progress = Callable[[str, int], None]
 
@@ -159,7 +162,11 @@ def _run(job: _Apply, todo: list[Change]) -> None:
     for target in sorted({c.target for c in members}):
         _membership(job, [c for c in members if c.target == target])
     for c in by_phase[6]:
-        job.send([c], lambda c=c: job.runner.disable_account(c.external_id))
+        acceptor = (c.after or {}).get("acceptor")  # who receives the documents of a deleted account
+        if acceptor:
+            job.send([c], lambda c=c, a=acceptor: job.runner.disable_account(c.external_id, a))
+        else:
+            job.send([c], lambda c=c: job.runner.disable_account(c.external_id))
 
 
 def _create_department(job: _Apply, c: Change) -> None:
@@ -227,6 +234,12 @@ def _membership(job: _Apply, changes: list[Change]) -> None:
         else:
             ready.append(c)
     if not ready:
+        return
+    if kind in ACCESS_KINDS:
+        access = AccessDelta(grant={c.external_id: c.after for c in ready if c.op != "remove"},
+                             revoke=frozenset(c.external_id for c in ready if c.op == "remove"))
+        document = Group(service=job.service, kind=kind, external_id=group_id, name=ready[0].target)
+        job.send(ready, lambda: job.runner.apply_access(document, access))
         return
     delta = MembershipDelta(add=frozenset(c.external_id for c in ready if c.op == "add"),
                             remove=frozenset(c.external_id for c in ready if c.op == "remove"),

@@ -338,4 +338,5 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 # the people commands (inbox, forms, offboard, tasks) register themselves on `app`
+import flows.cli_hours  # noqa: E402,F401  (training and hours commands)
 from flows import cli_people  # noqa: E402,F401

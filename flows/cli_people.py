@@ -1,4 +1,4 @@
-"""``muster`` commands for a volunteer's life: inbox, forms intake, offboarding, work items."""
+"""``muster`` commands for a volunteer's life: inbox, forms intake, offboarding, broadcasts, work items."""
 
 from __future__ import annotations
 
@@ -137,6 +137,53 @@ def offboard(person: str, config: Path | None = ConfigOption,
     state.finish_run(ws.db, run_id, "ok" if result.status == "left" else "partial",
                      {"person": person, "status": result.status, "work_items": result.work_items})
     raise typer.Exit(0 if not result.work_items else 2)
+
+
+@app.command()
+def broadcast(to: list[str] = typer.Option(..., "--to", help="all | team:<team> | role:<role>; repeatable"),
+              text: str = typer.Option(..., "--text", help="the notice"),
+              broadcast_id: str | None = typer.Option(None, "--id", help="name it (default: hash of text and --to)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="say who would be reached; send nothing"),
+              show: int = typer.Option(20, "--show", help="list at most this many unreached people"),
+              config: Path | None = ConfigOption) -> None:
+    """Send a notice once to every active person in scope, through their best channel."""
+    import state
+    from flows.broadcast import BroadcastError
+    from flows.broadcast import broadcast as run_broadcast
+    from mappings.scope import ScopeError, parse_scope
+
+    ws = _workspace(config)
+    try:
+        scopes = [parse_scope(t, teams=ws.policy.teams, roles=ws.policy.roles) for t in to]
+    except ScopeError as exc:
+        raise UserError(f"--to: {exc}") from None
+    run_id = None if dry_run else _run(ws, "broadcast")
+    try:
+        report = run_broadcast(ws, text, scopes, broadcast_id=broadcast_id, dry_run=dry_run, run_id=run_id)
+    except BroadcastError as exc:
+        if run_id:
+            state.finish_run(ws.db, run_id, "refused", {"error": str(exc)})
+        raise UserError(str(exc)) from None
+    verb = "would reach" if dry_run else "reached"
+    console.print(f"broadcast {report.broadcast_id} to {', '.join(report.scopes)}: {report.in_scope} in scope")
+    for service, ids in sorted(report.reached.items()):
+        if ids:
+            console.print(f"  {verb} {len(ids)} on {service}")
+    if report.already:
+        console.print(f"  {report.already} already had it (earlier run of this broadcast)")
+    for title, people in (("no reachable channel", report.unreachable), ("sent but unanswered — check by hand",
+                                                                          report.uncertain)):
+        if people:
+            console.print(f"  {len(people)} {title}:")
+            for pid, why in sorted(people.items())[:show]:
+                console.print(f"    {pid} {report.names.get(pid, '')}: {why}", highlight=False, soft_wrap=True)
+            if len(people) > show:
+                console.print(f"    … and {len(people) - show} more (--show N)")
+    for service, error in sorted(report.errors.items()):
+        console.print(f"  [red]{service} failed[/]: {error} — run the same command again to retry", soft_wrap=True)
+    if run_id:
+        state.finish_run(ws.db, run_id, "partial" if report.errors else "ok", report.summary())
+    raise typer.Exit(1 if report.errors else 0)
 
 
 @tasks_app.callback()

@@ -4,8 +4,8 @@
 ``leaving``) does, in this order and never otherwise:
 
 1. mark the person ``leaving``;
-2. find everything they own in every service (chat ownership today; documents and meeting
-   series join when those connectors do);
+2. find everything they own in every service: chats, the documents and folders the policy
+   manages, and the files they own inside those folders;
 3. transfer each to a successor — the one given, else the one the policy names for their
    role (``successors: {role: role-or-person}``) — and read it back to verify;
 4. only when every transfer is verified: mark them ``left`` (or, with a grace period, keep
@@ -13,7 +13,9 @@
    accounts disabled through the normal journal.
 
 Whatever cannot be handed over by API becomes a work item for a coordinator, and
-revocation waits for it: nothing a leaver owns is ever left without an owner.
+revocation waits for it: nothing a leaver owns is ever left without an owner. The
+successor is remembered on the leaver (``successor``): where deleting an account hands
+the rest of its documents to someone (Feishu), the deletion names them.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import state
-from connectors import ConnectorError
+from connectors import ConnectorError, connector_class
 from flows.run import apply_all, pull_all
 from flows.steps import plan_all
 from flows.workspace import Workspace
 from mappings.models import Change, Group, MembershipDelta, Observed, Person, Plan
+from mappings.services import ACCESS_KINDS
 
 
 class OffboardError(Exception):
@@ -88,6 +91,8 @@ def offboard(ws: Workspace, person_id: str, *, successor: str | None = None, gra
     heir = choose_successor(ws, leaver, successor, today)
     if leaver.status != "left":
         state.set_status(ws.db, leaver.id, "leaving")
+    if heir is not None:  # remembered: a deleted Feishu account hands its remaining documents to them
+        _set_attribute(ws, leaver.id, "successor", heir.id)
     result = OffboardResult(person_id, "leaving")
     observed = pull_all(ws, run_id)
     for service, obs in sorted(observed.items()):
@@ -115,24 +120,42 @@ def _hand_over(ws: Workspace, run_id: str, leaver: Person, heir: Person | None, 
                 ws.db, kind="handover", service=service, person_id=leaver.id, assignee=None,
                 detail=f"{service} could not be read ({obs.error}); check what {leaver.name} owns by hand"))
         return
-    for group in (g for g in obs.groups if g.kind == "chat" and g.owner == mine):
+    for group in _owned(ws, service, obs, mine):
         to = links.get(heir.id) if heir else None
         handover = _transfer(ws, run_id, service, group, leaver, heir, to)
         result.handovers.append(handover)
         if not handover.done:
             result.work_items.append(state.add_work_item(
                 ws.db, kind="handover", service=service, person_id=leaver.id, assignee=heir.id if heir else None,
-                detail=f"make someone owner of {service} chat {group.name} ({group.external_id}) before "
+                detail=f"make someone owner of {service} {group.kind} {group.name} ({group.external_id}) before "
                        f"{leaver.name} leaves: {handover.detail}"))
+
+
+def _owned(ws: Workspace, service: str, obs: Observed, mine: str) -> list[Group]:
+    """Chats, documents and folders the leaver owns, and the files they own in managed folders."""
+    owned = [g for g in obs.groups if g.kind in ("chat", *ACCESS_KINDS) and g.owner == mine]
+    folders = [g for g in obs.groups if g.kind == "folder"]
+    if folders and hasattr(connector_class(service), "list_folder"):
+        runner = ws.connector(service)
+        try:
+            seen = {g.external_id for g in owned}
+            for folder in folders:
+                for item in runner.list_folder(folder):
+                    if item.owner == mine and item.external_id not in seen:
+                        seen.add(item.external_id)
+                        owned.append(item)
+        finally:
+            runner.close()
+    return owned
 
 
 def _transfer(ws: Workspace, run_id: str, service: str, group: Group, leaver: Person, heir: Person | None,
               to: str | None) -> Handover:
-    base = Handover(service, "chat", group.external_id, group.name, heir.id if heir else None, False)
+    base = Handover(service, group.kind, group.external_id, group.name, heir.id if heir else None, False)
     if heir is None or to is None:
         base.detail = "no successor with an account there" if heir else "no successor named or in the policy"
         return base
-    change = Change(op="change", service=service, target=f"chat:{group.external_id}", object_id=heir.id,
+    change = Change(op="change", service=service, target=f"{group.kind}:{group.external_id}", object_id=heir.id,
                     group_id=group.external_id, external_id=to, before=group.owner, after="owner",
                     label=heir.name, reason=f"hand {group.name} over from {leaver.name} to {heir.name} before "
                                             f"{leaver.name} leaves")
@@ -141,8 +164,11 @@ def _transfer(ws: Workspace, run_id: str, service: str, group: Group, leaver: Pe
     state.mark_sent(ws.db, plan_id, [change.key])
     runner = ws.connector(service)
     try:
-        runner.apply_membership(group, MembershipDelta(add=frozenset({to}), owner=to))
-        verified = runner.get_group("chat", group.external_id).owner == to
+        if group.kind == "chat":
+            runner.apply_membership(group, MembershipDelta(add=frozenset({to}), owner=to))
+        else:  # a document or folder: the leaver keeps view until their account goes
+            runner.transfer_owner(group, to)
+        verified = runner.get_group(group.kind, group.external_id).owner == to
     except ConnectorError as exc:
         state.mark_failed(ws.db, plan_id, [change.key], str(exc))
         base.detail = str(exc)

@@ -6,6 +6,10 @@ credentials and ``forms.signup``: the form token / survey id, which field code h
 which answer, and the choice options. A served form sandbox submits through its control
 route (``POST /_sandbox/forms/{token}/submit`` or ``/_sandbox/surveys/{activity}/submit``
 with ``{"answers": {...}, "push_to"?: url}``).
+
+Last comes a Tencent Meeting sandbox whose enterprise users are the WeCom sandbox's (same
+userids, as enterprises commonly run it), plus its operator; its ``--info`` entry carries
+the credentials (app_id, sdk_id, secret_id, secret_key, operator_id) and ``userid_from``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from connectors import form_sandbox_class
+from connectors import form_sandbox_class, meeting_sandbox_class
 from connectors._sandbox import FaultPlan
 from connectors._serve import serve
 from flows.demo import generate, seed_sandboxes
@@ -50,6 +54,14 @@ def serve_sandboxes(console: Console, *, port: int, info: Path | None, people: i
         base_url = f"http://127.0.0.1:{server.server_address[1]}"
         described[service] = {"base_url": base_url, **sandbox.credentials, "forms": forms, "seed": seed}
         console.print(f"{service} {base_url}", highlight=False)
+    meetings = _meeting_sandbox(sandboxes["wecom"], seed)
+    meetings.faults = FaultPlan(seed=fault_seed + len(servers), rate=fault_rate)
+    server = serve(meetings, port + len(servers) if port else 0)
+    servers.append(server)
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    described["tencent_meeting"] = {"base_url": base_url, **meetings.credentials, "userid_from": "wecom",
+                                    "users": len(meetings.users), "seed": seed}
+    console.print(f"tencent_meeting {base_url}", highlight=False)
     if info:
         info.write_text(json.dumps(described, ensure_ascii=False, indent=2), encoding="utf-8")
     stop = stop or threading.Event()
@@ -82,6 +94,14 @@ def _form_sandboxes(seed: int) -> list[tuple[str, object, dict]]:
         out.append((service, sandbox, {"signup": {**described, "name": SIGNUP_NAME,
                                                   "fields": {t: c for c, t in fields.items()}, "choices": choices}}))
     return out
+
+
+def _meeting_sandbox(wecom, seed: int):
+    """A Tencent Meeting sandbox whose enterprise users are the WeCom sandbox's, under the same userids."""
+    sandbox = meeting_sandbox_class("tencent_meeting")(seed=seed)
+    for userid, user in sorted(wecom.users.items()):
+        sandbox.add_user(userid, user["name"])
+    return sandbox
 
 
 __all__ = ["serve_sandboxes"]

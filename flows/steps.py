@@ -18,6 +18,7 @@ from mappings.guards import guard_plan
 from mappings.identity import PeopleIndex, Resolution, resolve
 from mappings.models import Observed, Person, Plan, Refusal
 from mappings.plan import Context, build_plan, plan_basis, plan_service
+from mappings.services import ACCESS_KINDS
 from state.db import paused_gc
 
 Progress = Callable[[str, int], None]  # (what, how many more)
@@ -60,22 +61,27 @@ def _read(ws: Workspace, runner, obs: Observed, progress: Progress) -> None:
             if group.kind == "tag":
                 obs.members[group.external_id] = list(runner.list_members(group))
     if isinstance(connector, ReadsGroups):
-        for external_id in _known_chats(ws, obs.service):
+        for kind, external_id in _known_groups(ws, obs.service):
             try:
-                group = runner.get_group("chat", external_id)
+                group = runner.get_group(kind, external_id)
             except NotFound:
-                continue  # the planner reports a known chat that vanished
+                continue  # the planner reports a known chat or document that vanished
             obs.groups.append(group)
             obs.members[external_id] = list(runner.list_members(group))
-            progress("chats", 1)
+            progress("chats" if kind == "chat" else "documents", 1)
 
 
-def _known_chats(ws: Workspace, service: str) -> list[str]:
+READ_BY_ID = ("chat", *ACCESS_KINDS)  # kinds no API lists: read one by one, by the ids Muster knows
+
+
+def _known_groups(ws: Workspace, service: str) -> list[tuple[str, str]]:
     with ws.lock:
         known = state.resource_ids(ws.db, service)
-    ids = {known[r.key] for r in ws.policy.resources.get(service, []) if r.kind == "chat" and r.key in known}
-    ids |= {r.external_id for r in ws.policy.resources.get(service, []) if r.kind == "chat" and r.external_id}
-    return sorted(ids)
+    out = set()
+    for r in ws.policy.resources.get(service, []):
+        if r.kind in READ_BY_ID and (r.external_id or r.key in known):
+            out.add((r.kind, r.external_id or known[r.key]))
+    return sorted(out)
 
 
 def resolve_service(ws: Workspace, obs: Observed, people: list[Person], index: PeopleIndex) -> Resolution:

@@ -16,13 +16,14 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from config.tenant import Connection, FormConnection, SecretRef, TenantConfig, load_config
+from config.tenant import Connection, FormConnection, SecretRef, TenantConfig, TencentMeetingConnection, load_config
 from connectors import Runner, Sandbox, connector_class
 from connectors._http import RetryPolicy
 from mappings.policy import Policy, load_policy
 from state import open_db
 
 BASE_FIELDS = {"service", "base_url", "agentid", "enabled", "rate_limit", "sandbox"}
+MEETING_ONLY_FIELDS = {"userid_from", "organiser"}  # Muster's settings, not the connector's
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Workspace:
     connector_options: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     forms: dict[str, FormConnection] = field(default_factory=dict)
+    meetings: dict[str, TencentMeetingConnection] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, path: str | Path, *, actor: str = "muster") -> Workspace:
@@ -49,7 +51,7 @@ class Workspace:
         policy = load_policy(cfg.policy)
         _check_policy_services(cfg, policy)
         return cls(db=open_db(cfg.database), policy=policy, connections=cfg.enabled(), reports=cfg.reports,
-                   actor=actor, coalition=cfg.coalition, forms=dict(cfg.forms))
+                   actor=actor, coalition=cfg.coalition, forms=dict(cfg.forms), meetings=cfg.enabled_meetings())
 
     @property
     def services(self) -> list[str]:
@@ -73,8 +75,32 @@ class Workspace:
                 continue
             value = getattr(conn, name)
             creds[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value
-        return Runner(cls(base_url=conn.base_url, agentid=conn.agentid, transport=self.transports.get(service),
-                          **creds, **opts))
+        if "agentid" in type(conn).model_fields:  # WeCom and DingTalk apps have one; Feishu's and SCIM's do not
+            creds["agentid"] = conn.agentid
+        return Runner(cls(base_url=conn.base_url, transport=self.transports.get(service), **creds, **opts))
+
+    def meeting_connector(self, service: str) -> Runner:
+        """A new connector for meeting service ``service`` (``meetings:`` section), wrapped in the ``Runner``."""
+        from config._yaml import ConfigError
+        from connectors import meeting_connector_class
+
+        conn = self.meetings.get(service)
+        cls = meeting_connector_class(service)
+        opts = {"retry": self.retry, "rate_limit": conn.rate_limit if conn else True, **self.connector_options}
+        if service in self.sandboxes:
+            return Runner(cls.from_sandbox(self.sandboxes[service], **opts))
+        if conn is None:
+            raise ConfigError(f"no meetings.{service} connection in the config (or it is not enabled)")
+        if conn.sandbox:
+            raise ConfigError(f"meetings.{service} is an in-process sandbox, which only `muster demo` provides; "
+                              "point base_url at `muster sandbox serve` instead")
+        creds = {}
+        for name in type(conn).model_fields:
+            if name in BASE_FIELDS or name in MEETING_ONLY_FIELDS:
+                continue
+            value = getattr(conn, name)
+            creds[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value
+        return Runner(cls(base_url=conn.base_url, transport=self.transports.get(service), **creds, **opts))
 
 
 def _check_policy_services(cfg: TenantConfig, policy: Policy) -> None:

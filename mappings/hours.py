@@ -5,7 +5,8 @@ device overlapping the first counts once), rounded by the coalition's rule set �
 default ≤ 15 min → 0 h, ≤ 45 min → 0.5 h, ≤ 60 min → 1 h, then half hours (a further
 half hour counts once more than 15 of its minutes were served). Every record keeps its
 evidence — meeting, organiser, the merged intervals — because whoever organises records
-and certifies.
+and certifies. A record's day is the meeting's date in Asia/Shanghai (a 07:30 session is
+on that morning's date, not the previous UTC day).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mappings.models import Attendance
+
+# China has kept UTC+8 without daylight saving since 1991: a fixed offset needs no tz database.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 class RoundingStep(BaseModel):
@@ -80,7 +84,7 @@ class HoursRecord:
     organiser: str
     external_id: str
     person_id: str | None
-    day: str  # the meeting's date, ISO
+    day: str  # the meeting's date in Asia/Shanghai, ISO
     minutes: float
     hours: float
     intervals: tuple[tuple[datetime, datetime], ...]
@@ -97,6 +101,13 @@ def merge(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime
         else:
             out.append([start, end])
     return [(a, b) for a, b in out]
+
+
+def local_day(moment: datetime) -> str:
+    """The date (ISO) of ``moment`` in Asia/Shanghai, the day a volunteer served; naive means UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(SHANGHAI).date().isoformat()
 
 
 def compute_hours(rows: Iterable[Attendance], meetings: dict[str, MeetingInfo], links: dict[str, str],
@@ -120,9 +131,10 @@ def compute_hours(rows: Iterable[Attendance], meetings: dict[str, MeetingInfo], 
         merged = merge(spans)
         minutes = sum((b - a).total_seconds() for a, b in merged) / 60
         records.append(HoursRecord(service, meeting_id, meeting.subject, meeting.organiser, ext, links.get(ext),
-                                   meeting.start.date().isoformat(), round(minutes, 2), rule.hours(minutes),
+                                   local_day(meeting.start), round(minutes, 2), rule.hours(minutes),
                                    tuple(merged)))
     return records
 
 
-__all__ = ["HoursRecord", "HoursRule", "MeetingInfo", "RoundingStep", "compute_hours", "merge"]
+__all__ = ["SHANGHAI", "HoursRecord", "HoursRule", "MeetingInfo", "RoundingStep", "compute_hours", "local_day",
+           "merge"]

@@ -20,9 +20,9 @@ from mappings.identity import Resolution, userid_for
 from mappings.models import LEVEL_RANK, Account, Change, Group, Observed, Person, Plan, Refusal, digest
 from mappings.normalize import clean_text, local_mobile, try_email, try_mobile
 from mappings.policy import Policy, Resource
-from mappings.services import SERVICES
+from mappings.services import ACCESS_KINDS, SERVICES
 
-ROOT_DEPARTMENT = "1"
+ROOT_DEPARTMENT = "1"  # WeCom's and DingTalk's; each service's is ``ServiceTraits.root_department``
 
 
 @dataclass
@@ -81,6 +81,8 @@ def plan_service(ctx: Context) -> Context:
     for res in ctx.policy.resources.get(ctx.service, []):
         if res.kind in ("chat", "tag"):
             _plan_group(ctx, res)
+        elif res.kind in ACCESS_KINDS:
+            _plan_access(ctx, res)
     return ctx
 
 
@@ -124,7 +126,7 @@ def _plan_departments(ctx: Context) -> None:
     for res in ctx.policy.resources.get(ctx.service, []):
         if res.kind != "department" or ctx.ids.get(res.key):
             continue
-        parent = _dept_ref(ctx, res.parent) if res.parent else ROOT_DEPARTMENT
+        parent = _dept_ref(ctx, res.parent) if res.parent else ctx.traits.root_department
         ctx.changes.append(Change(op="add", service=ctx.service, target=f"department:{res.key}",
                                   object_id="*", after={"name": res.name, "parent": parent},
                                   reason=f"department {res.name} is declared in the policy", label=res.name))
@@ -144,6 +146,9 @@ def _departments(ctx: Context) -> tuple[list[tuple[str, str, dict]], set[str]]:
 
 def _account_fields(ctx: Context, pid: str, account: Account | None) -> dict:
     person = ctx.people[pid]
+    fields = {"name": clean_text(person.name), "mobile": local_mobile(person.mobile), "email": person.email}
+    if not ctx.traits.has_departments:
+        return fields
     departments, managed = _departments(ctx)
     depts, leads = set(), set()
     for _, ref, wants in departments:
@@ -155,8 +160,8 @@ def _account_fields(ctx: Context, pid: str, account: Account | None) -> dict:
     if account is not None:
         depts |= {d for d in account.departments if d not in managed}
         leads |= {d for d in account.leader_of if d not in managed}
-    return {"name": clean_text(person.name), "mobile": local_mobile(person.mobile), "email": person.email,
-            "departments": sorted(depts or {ROOT_DEPARTMENT}), "leader_of": sorted(leads & (depts or set()))}
+    root = ctx.traits.root_department
+    return {**fields, "departments": sorted(depts or {root}), "leader_of": sorted(leads & (depts or set()))}
 
 
 def _plan_accounts(ctx: Context) -> None:
@@ -171,10 +176,21 @@ def _plan_accounts(ctx: Context) -> None:
     for ext, pid in sorted(ctx.ext_person.items()):
         person, account = ctx.people.get(pid), ctx.accounts.get(ext)
         if person and account and account.active and person.status == "left" and pid not in ctx.desired.accounts:
+            after = None
+            if ctx.traits.removal_needs_acceptor:
+                heir = person.attributes.get("successor")
+                acceptor = ctx.person_ext.get(heir) if heir else None
+                if acceptor is None or acceptor not in ctx.accounts:
+                    ctx.refuse("account", f"not deleting {person.name}'s {ctx.service} account: its documents "
+                               "would go to no one — run `muster offboard` to name a successor with an account",
+                               pid)
+                    continue
+                after = {"acceptor": acceptor}
             ctx.changes.append(Change(op="remove", service=ctx.service, target="account", object_id=pid,
-                                      external_id=ext, before={"active": True}, label=person.name,
+                                      external_id=ext, before={"active": True}, after=after, label=person.name,
                                       reason=f"{person.name} has left the coalition "
-                                             f"({ctx.traits.account_removal} the account)"))
+                                             f"({ctx.traits.account_removal} the account"
+                                             f"{', their documents to ' + ctx.label(heir) if after else ''})"))
 
 
 def _plan_create(ctx: Context, pid: str, rules: tuple[str, ...]) -> None:
@@ -205,7 +221,7 @@ def _plan_update(ctx: Context, pid: str, account: Account, rules: tuple[str, ...
     before, after = {}, {}
     person = ctx.people[pid]
     for name, value in want.items():
-        if value is None or value == have[name]:
+        if value is None or value == have.get(name):
             continue
         clash = name in ("mobile", "email") and ctx.contact_owner(person, (getattr(person, name),))
         if clash:
@@ -322,7 +338,7 @@ def _plan_owner(ctx: Context, res: Resource, target: str, ext: str, members: dic
 
 
 def _plan_member_removals(ctx: Context, res: Resource, target: str, ext: str, members: dict[str, Want],
-                          observed: dict[str, str], group: Group) -> None:
+                          observed: dict[str, str], group: Group, what: str = "") -> None:
     wanted = {ctx.person_ext[pid] for pid in members}
     unknown: list[str] = []
     remove_unknown = ctx.policy.service(ctx.service).unknown_members == "remove"
@@ -335,13 +351,59 @@ def _plan_member_removals(ctx: Context, res: Resource, target: str, ext: str, me
         why = (f"{person.name} has left" if person and person.status == "left"
                else f"no rule grants {res.name} to {person.name}" if person
                else "not in the roster (unknown_members: remove)")
+        whom = person.name if person else member
         ctx.changes.append(Change(op="remove", service=ctx.service, target=target,
                                   object_id=pid or f"ext:{member}", group_id=ext, external_id=member,
-                                  before=observed[member], label=person.name if person else member,
-                                  reason=f"remove {person.name if person else member} from {res.name}: {why}"))
+                                  before=observed[member], label=whom,
+                                  reason=(f"revoke {whom}'s {what} {res.name}: {why}" if what
+                                          else f"remove {whom} from {res.name}: {why}")))
     if unknown:
         ctx.refuse(target, f"kept {len(unknown)} member(s) of {res.name} who match no one in the roster "
                    "(unknown_members: keep) — link or add them", count=len(unknown))
+
+
+# --- documents and folders -------------------------------------------------------------
+
+
+def _plan_access(ctx: Context, res: Resource) -> None:
+    """Grants on a doc/folder: each wanted person at exactly the wanted level; others revoked.
+
+    The owner is never touched (ownership moves by transfer, at offboarding). A grant above
+    the policy's level is lowered: access is declared, and a wider one is drift to settle.
+    """
+    target = f"{res.kind}:{res.key}"
+    ext = ctx.ids.get(res.key)
+    group = ctx.groups.get((res.kind, ext)) if ext else None
+    if group is None:
+        ctx.refuse(target, f"{res.kind} {res.name} ({ext}) could not be read in {ctx.service}; "
+                   "it may have been deleted or the app lost access — check its id in the policy")
+        return
+    wants = ctx.desired.members_of(res.key)
+    members = {pid: w for pid, w in wants.items() if pid in ctx.person_ext}
+    for pid in sorted(set(wants) - set(members)):
+        ctx.refuse(target, f"{ctx.label(pid)} has no {ctx.service} account to share {res.name} with", pid)
+    observed = {m.external_id: m.level for m in ctx.observed.members.get(ext, [])}
+    owner_ext = group.owner
+    for pid, want in sorted(members.items()):
+        account = ctx.person_ext[pid]
+        have = observed.get(account)
+        if account == owner_ext or have == "owner" or have == want.level:
+            continue
+        rules = ", ".join(want.rules)
+        if have is None:
+            ctx.changes.append(Change(op="add", service=ctx.service, target=target, object_id=pid, group_id=ext,
+                                      external_id=account, after=want.level, rules=want.rules,
+                                      label=ctx.label(pid),
+                                      reason=f"share {res.name} with {ctx.label(pid)} at {want.level} "
+                                             f"(rules: {rules})"))
+        else:
+            ctx.changes.append(Change(op="change", service=ctx.service, target=target, object_id=pid,
+                                      group_id=ext, external_id=account, before=have, after=want.level,
+                                      rules=want.rules, label=ctx.label(pid),
+                                      reason=f"set {ctx.label(pid)}'s access to {res.name} from {have} to "
+                                             f"{want.level} (rules: {rules})"))
+    extra = {e: lvl for e, lvl in observed.items() if lvl != "owner" and e != owner_ext}
+    _plan_member_removals(ctx, res, target, ext, members, extra, group, what="access to")
 
 
 __all__ = ["Context", "ROOT_DEPARTMENT", "build_plan", "plan_basis", "plan_service"]

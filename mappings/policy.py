@@ -9,6 +9,7 @@ typo is an error with file, line and field instead of a silent no-op.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from config._yaml import ConfigError, LocatedYaml, load_yaml, load_yaml_text, py
 from mappings.forms import FormSpec
 from mappings.hours import HoursRule
 from mappings.models import GroupKind, Level, Status, digest
-from mappings.services import SERVICES
+from mappings.services import ACCESS_KINDS, SERVICES
 
 
 class _Strict(BaseModel):
@@ -40,6 +41,12 @@ class ServicePolicy(_Strict):
     userid_prefix: str = Field("m", pattern=r"^[a-z][a-z0-9]{0,9}$")
 
 
+class BroadcastPolicy(_Strict):
+    """How ``muster broadcast`` reaches people: the channels, best first."""
+
+    channels: list[str] = Field(default_factory=lambda: ["dingtalk", "wecom", "feishu"], min_length=1)
+
+
 class Named(_Strict):
     """A declared role or team."""
 
@@ -47,7 +54,7 @@ class Named(_Strict):
 
 
 class Resource(_Strict):
-    """A department, tag or chat Muster manages in one service."""
+    """A department, tag, chat, document or folder Muster manages in one service."""
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     kind: GroupKind
@@ -117,6 +124,7 @@ class Policy(_Strict):
     forms: dict[str, FormSpec] = Field(default_factory=dict)
     successors: dict[str, str] = Field(default_factory=dict)  # role → who takes over a leaver's things
     hours: HoursRule = HoursRule()  # how meeting minutes round to service hours
+    broadcast: BroadcastPolicy = BroadcastPolicy()
 
     def resource(self, service: str, key: str) -> Resource:
         for res in self.resources.get(service, []):
@@ -190,9 +198,24 @@ def _check_resources(policy: Policy, doc: LocatedYaml) -> None:
                 raise doc.error(here + ("key",), f"duplicate resource key {res.key!r}")
             keys.add(res.key)
         for i, res in enumerate(resources):
+            if res.kind in ACCESS_KINDS:
+                _check_document(service, traits, res, doc, ("resources", service, i))
             if res.parent is not None and (res.kind != "department" or res.parent not in keys):
                 raise doc.error(("resources", service, i, "parent"),
                                 f"parent must be another department of {service}, got {res.parent!r}")
+
+
+def _check_document(service: str, traits, res: Resource, doc: LocatedYaml, here: tuple) -> None:
+    """A doc or folder is named by ``"<type>:<token>"``: Muster neither creates nor finds them by name."""
+    types = ("folder",) if res.kind == "folder" else traits.doc_types
+    example = f"{types[0]}:<token>" if types else "<type>:<token>"
+    if not res.external_id:
+        raise doc.error(here + ("key",), f"{service} {res.kind} {res.key!r} needs external_id "
+                        f"({example}, from its URL): documents are shared, never created or found by name")
+    kind, sep, token = res.external_id.partition(":")
+    if not sep or kind not in types or not re.fullmatch(r"[A-Za-z0-9_-]{4,64}", token):
+        raise doc.error(here + ("external_id",), f"{res.external_id!r} is not a {service} {res.kind} id: "
+                        f"want {example} with type one of {', '.join(types)}")
 
 
 def _check_rules(policy: Policy, doc: LocatedYaml) -> None:
@@ -228,6 +251,15 @@ def _check_forms(policy: Policy, doc: LocatedYaml) -> None:
     for role in policy.successors:
         if role not in policy.roles:
             raise doc.error(("successors", role), f"unknown role {role!r}")
+    seen: set[str] = set()
+    for i, service in enumerate(policy.broadcast.channels):
+        if service not in MESSAGE_CHANNELS or service in seen:
+            why = "listed twice" if service in seen else f"not a message channel (use {', '.join(MESSAGE_CHANNELS)})"
+            raise doc.error(("broadcast", "channels", i), f"{service!r} is {why}")
+        seen.add(service)
+
+
+MESSAGE_CHANNELS = ("dingtalk", "wecom", "feishu")  # services whose connectors send notices
 
 
 def _check_grant(policy: Policy, doc: LocatedYaml, grant: GrantSpec, here: tuple) -> None:
@@ -245,6 +277,7 @@ def _check_grant(policy: Policy, doc: LocatedYaml, grant: GrantSpec, here: tuple
 
 
 __all__ = [
+    "BroadcastPolicy",
     "ConfigError",
     "GrantSpec",
     "Guards",

@@ -18,6 +18,13 @@ class ServiceTraits:
     chat_max_members: int = 1000
     account_needs_contact: bool = False  # an account needs a mobile or an email
     account_removal: str = "disable"  # what removing an account does: disable | delete
+    root_department: str = "1"  # where accounts go when the policy names no department
+    doc_types: tuple[str, ...] = ()  # file types a doc resource's "<type>:<token>" id may name
+    removal_needs_acceptor: bool = False  # deleting an account hands its documents to someone: name them
+
+    @property
+    def has_departments(self) -> bool:
+        return "department" in self.kinds
 
 
 SERVICES: dict[str, ServiceTraits] = {
@@ -37,6 +44,24 @@ SERVICES: dict[str, ServiceTraits] = {
         account_needs_contact=True,
         account_removal="delete",
     ),
+    # reference §3.3-§3.5: root department "0"; normal chats hold 5000; drive perms view/edit/full_access
+    # (our "manage"); Feishu has no API to freeze a user, so removal deletes — and a deleted user's documents
+    # go to ``docs_acceptor_user_id``, or to their leader or nowhere when it is not given, so Muster names the
+    # leaver's successor. A department's leader is a user attribute there, so departments take "member" only.
+    "feishu": ServiceTraits(
+        kinds={"department": ("member",), "chat": ("member", "owner"), "doc": ("view", "edit", "manage"),
+               "folder": ("view", "edit", "manage")},
+        chat_max_members=5000,
+        account_needs_contact=True,
+        account_removal="delete",
+        root_department="0",
+        removal_needs_acceptor=True,
+        doc_types=("docx", "doc", "sheet", "bitable", "file", "wiki", "mindnote", "minutes", "slides"),
+    ),
+    # reference §7 (RFC 7643/7644): flat groups (Muster's "tag"), no departments; deactivate = active false
+    "scim": ServiceTraits(kinds={"tag": ("member",)}, account_removal="disable"),
 }
 
-__all__ = ["SERVICES", "ServiceTraits"]
+ACCESS_KINDS = ("doc", "folder")  # kinds whose members are grants at a level, written by apply_access
+
+__all__ = ["ACCESS_KINDS", "SERVICES", "ServiceTraits"]

@@ -198,3 +198,73 @@ def m014_work_items(db: Database) -> None:
         defaults={"status": "open"},
     )
     db["work_items"].create_index(["status", "person_id"], index_name="work_items_open")
+
+
+@MIGRATIONS()
+def m015_hours(db: Database) -> None:
+    # Training meetings Muster created (or adopted), keyed by a deterministic key so scheduling is
+    # idempotent; meeting_id stays NULL while a create is sent and unanswered.
+    db["meetings"].create(
+        {"key": str, "service": str, "meeting_id": str, "subject": str, "organiser": str, "organiser_id": str,
+         "host": str, "start": str, "end": str, "scope": str, "invitees": str, "status": str, "run_id": str,
+         "sent_at": str, "created_at": str, "failed_at": str, "last_error": str, "updated_at": str},
+        pk="key",
+        not_null={"key", "service", "subject", "organiser", "host", "start", "end", "scope", "invitees", "status",
+                  "updated_at"},
+        defaults={"scope": "[]", "invitees": "[]"},
+    )
+    db.execute("CREATE UNIQUE INDEX meetings_id ON meetings (service, meeting_id) WHERE meeting_id IS NOT NULL")
+    # One row per join, as the participants API reports it: the evidence hours are computed from.
+    db["attendance"].create(
+        {"service": str, "meeting_id": str, "external_id": str, "joined_at": str, "left_at": str, "name": str,
+         "collected_at": str},
+        pk=("service", "meeting_id", "external_id", "joined_at"),
+        not_null={"service", "meeting_id", "external_id", "joined_at", "collected_at"},
+    )
+    # Per person per meeting: computed, then certified by a coordinator (confirmed or corrected).
+    # ``hours`` is what the rule computed; ``credited`` what counts (a correction's value).
+    db["hours_records"].create(
+        {"id": int, "service": str, "meeting_id": str, "external_id": str, "person_id": str, "name": str,
+         "subject": str, "organiser": str, "day": str, "minutes": float, "hours": float, "credited": float,
+         "intervals": str, "status": str, "computed_at": str, "confirmed_by": str, "confirmed_at": str,
+         "evidence_changed": str},
+        pk="id",
+        not_null={"service", "meeting_id", "external_id", "subject", "organiser", "day", "minutes", "hours",
+                  "credited", "intervals", "status", "computed_at"},
+        defaults={"status": "computed"},
+    )
+    db.execute("CREATE UNIQUE INDEX hours_records_key ON hours_records (service, meeting_id, external_id)")
+    db["hours_records"].create_index(["day"], index_name="hours_records_day")
+    db["hours_records"].create_index(["person_id"], index_name="hours_records_person")
+    db["hours_corrections"].create(
+        {"id": int, "record_id": int, "original_hours": float, "new_hours": float, "reason": str, "by": str,
+         "at": str},
+        pk="id",
+        not_null={"record_id", "original_hours", "new_hours", "reason", "by", "at"},
+        foreign_keys=[("record_id", "hours_records", "id")],
+    )
+    db["hours_corrections"].create_index(["record_id"], index_name="hours_corrections_record")
+    # A correction is history: it is never edited or removed.
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER hours_corrections_no_{event.lower()} BEFORE {event} ON hours_corrections"
+            " BEGIN SELECT RAISE(ABORT, 'hours corrections are append-only'); END"
+        )
+
+
+@MIGRATIONS()
+def m016_broadcasts(db: Database) -> None:
+    db["broadcasts"].create(
+        {"id": str, "text": str, "scopes": str, "created_by": str, "created_at": str},
+        pk="id",
+        not_null={"id", "text", "scopes", "created_by", "created_at"},
+    )
+    # one row per person per channel tried: written "sent" before the call, settled after it
+    db["deliveries"].create(
+        {"broadcast_id": str, "person_id": str, "attempt": int, "service": str, "external_id": str,
+         "status": str, "sent_at": str, "answered_at": str, "detail": str},
+        pk=("broadcast_id", "person_id", "attempt"),
+        not_null={"broadcast_id", "person_id", "attempt", "service", "external_id", "status", "sent_at"},
+        foreign_keys=[("broadcast_id", "broadcasts", "id")],
+    )
+    db["deliveries"].create_index(["broadcast_id", "status"], index_name="deliveries_status")

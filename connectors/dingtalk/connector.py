@@ -302,11 +302,12 @@ class DingTalkConnector:
 
     # --- messages ------------------------------------------------------------------
 
-    def send_message(self, external_ids: list[str], text: str) -> ApplyResult:
+    def send_message(self, external_ids: list[str], text: str, key: str | None = None) -> ApplyResult:
         """Send a text work notification (``asyncsend_v2``), ≤``MESSAGE_BATCH`` users per call.
 
         The call is asynchronous: success means queued. DingTalk silently drops the same
-        text to the same user within a day and anything past 500 a user a day (§1.8).
+        text to the same user within a day and anything past 500 a user a day (§1.8) —
+        that is its de-duplication, so ``key`` is not needed here.
         """
         userids = sorted(set(external_ids))
         batches = _chunks(userids, MESSAGE_BATCH)

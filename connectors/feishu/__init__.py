@@ -1,4 +1,4 @@
-"""Feishu / Lark (飞书): roster, departments, chats, messages and document access.
+"""Feishu / Lark (飞书): accounts (by user_id), departments, chats, messages and document access.
 
 ``FeishuConnector`` is what the flows use; ``FeishuSandbox`` is its faithful in-memory
 fake (served in-process or over loopback by ``muster sandbox serve``).

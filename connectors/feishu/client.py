@@ -16,6 +16,13 @@ auth flow fetches a new one and sends the call once more.
 Rate limits are per API × app × tenant in tiers (§3.2); the APIs used here sit in the
 50/s tier (chat members add: 1000/min & 50/s), so calls are spaced at 45/s per path. A
 429 / ``99991400`` is waited out for ``x-ogw-ratelimit-reset`` seconds.
+
+Users are named by ``user_id`` everywhere (``user_id_type=user_id`` on contact and chat
+calls, ``member_id_type=user_id`` on chat members, ``receive_id_type=user_id`` on
+messages, ``member_type=userid`` on drive writes); departments by ``department_id``. The
+drive member listing has no id-type query and names users by ``openid``: ``users_by_open_id``
+maps those back. Creates carry an idempotency key (``client_token`` / ``uuid``), so a
+resent create answers the first result and they are retried like any idempotent call.
 """
 
 from __future__ import annotations
@@ -57,7 +64,11 @@ BASE_URL = "https://open.feishu.cn"
 PREFIX = "/open-apis"
 TOKEN_API = f"{PREFIX}/auth/v3/tenant_access_token/internal"
 ROOT_DEPT = "0"
+USER_ID_TYPE = "user_id"  # the tenant's own user ids: needs the "get user_id" scope
+DEPT_ID_TYPE = "department_id"
+DRIVE_MEMBER_TYPE = "userid"  # drive's name for the same id
 CONTACT_PAGE_SIZE = 50  # contact v3 list APIs: page_size ≤ 50 (§3.3)
+USER_BATCH = 50  # users/batch: ≤ 50 ids per call
 IM_PAGE_SIZE = 100  # im v1 chats / chat members: page_size ≤ 100 (unverified per endpoint)
 MEMBER_BATCH = 50  # chat members add/remove: id_list ≤ 50 per call (unverified)
 CHAT_CAP = 5000  # members of a normal group (232013, §3.2)
@@ -102,15 +113,21 @@ CODES: dict[int, type[ConnectorError]] = {
     1063006: RateLimited,
     1066001: TransientError,
     1066002: TransientError,  # concurrency error, retry
-    # contact (§3.2)
-    40004: PermissionDenied,  # department outside the app's contact scope
-    41050: PermissionDenied,  # user outside the app's contact scope
+    # contact (§3.2, the contact v3 error tables)
+    40004: PermissionDenied,  # department outside the app's contact scope (HTTP 403)
+    40014: PermissionDenied,  # no authority over the parent department
+    40015: NotFound,  # department not exist
+    40018: AlreadyExists,  # a department of that name under that parent
+    43022: AlreadyExists,  # department name duplicate
+    41050: NotFound,  # "no user authority": the app sees no such user (none, another id type, out of scope)
     40011: InvalidPayload,  # invalid page_size
     40012: InvalidPayload,  # invalid page_token
-    41001: AlreadyExists,
-    41002: AlreadyExists,
-    41011: AlreadyExists,
+    41001: AlreadyExists,  # mobile taken by another user
+    41002: AlreadyExists,  # email taken by another user
+    41003: Conflict,  # contacts belong to two different Feishu accounts (HTTP 409)
+    41011: AlreadyExists,  # user_id taken
 }
+USER_ID_EXISTS = 41011
 
 def code_of(payload: Any) -> int | None:
     """The body's ``code`` as an int, or None when absent or unreadable."""
@@ -238,58 +255,99 @@ class FeishuClient(ApiClient):
 
     def list_department_users(self, dept_id: str) -> Iterator[FeishuUser]:
         """Direct members of a department (``find_by_department``), all pages."""
-        params = {"department_id": dept_id, "department_id_type": "department_id", "user_id_type": "open_id",
-                  "page_size": CONTACT_PAGE_SIZE}
+        params = {"department_id": dept_id, "page_size": CONTACT_PAGE_SIZE, **CONTACT_IDS}
         for row in self.pages("/contact/v3/users/find_by_department", params):
             yield FeishuUser.model_validate(row)
+
+    def get_user(self, user_id: str) -> FeishuUser:
+        """One user by ``user_id`` (``NotFound`` on 41050)."""
+        data = self.call("GET", f"/contact/v3/users/{user_id}", params=CONTACT_IDS)
+        return FeishuUser.model_validate(data.get("user") or {})
+
+    def users_by_open_id(self, open_ids: Sequence[str]) -> dict[str, FeishuUser]:
+        """``open_id`` → user for the ids the app can see (``users/batch``, ≤50 per call)."""
+        found: dict[str, FeishuUser] = {}
+        for batch in _chunks(list(dict.fromkeys(open_ids)), USER_BATCH):
+            params = {"user_ids": batch, "user_id_type": "open_id", "department_id_type": DEPT_ID_TYPE}
+            for row in self.call("GET", "/contact/v3/users/batch", params=params).get("items") or []:
+                user = FeishuUser.model_validate(row)
+                if user.open_id:
+                    found[user.open_id] = user
+        return found
+
+    def create_user(self, body: dict[str, Any], client_token: str) -> FeishuUser:
+        """Create a user (``client_token`` makes a resend answer the first result)."""
+        data = self.call("POST", "/contact/v3/users", params={**CONTACT_IDS, "client_token": client_token},
+                         json=body, idempotent=True)
+        return FeishuUser.model_validate(data.get("user") or {})
+
+    def patch_user(self, user_id: str, body: dict[str, Any]) -> None:
+        """Set the given fields of a user (absolute values: resending is harmless)."""
+        self.call("PATCH", f"/contact/v3/users/{user_id}", params=CONTACT_IDS, json=body, idempotent=True)
+
+    def delete_user(self, user_id: str, docs_acceptor: str | None = None) -> None:
+        """Delete a user; their documents go to ``docs_acceptor``, their chats to the next member."""
+        body = {"docs_acceptor_user_id": docs_acceptor} if docs_acceptor else None
+        self.call("DELETE", f"/contact/v3/users/{user_id}", params={"user_id_type": USER_ID_TYPE}, json=body)
+
+    def create_department(self, name: str, parent_id: str, client_token: str,
+                          department_id: str | None = None) -> FeishuDepartment:
+        """Create a department under ``parent_id``; the service picks the id unless one is given."""
+        body = {"name": name, "parent_department_id": parent_id}
+        if department_id:
+            body["department_id"] = department_id
+        params = {**CONTACT_IDS, "client_token": client_token}
+        data = self.call("POST", "/contact/v3/departments", params=params, json=body, idempotent=True)
+        return FeishuDepartment.model_validate(data.get("department") or {})
 
     # --- chats ---------------------------------------------------------------------
 
     def list_chats(self) -> Iterator[FeishuChat]:
         """The chats the bot is in, all pages."""
-        for row in self.pages("/im/v1/chats", {"user_id_type": "open_id", "page_size": IM_PAGE_SIZE}):
+        for row in self.pages("/im/v1/chats", {"user_id_type": USER_ID_TYPE, "page_size": IM_PAGE_SIZE}):
             yield FeishuChat.model_validate(row)
 
     def get_chat(self, chat_id: str) -> FeishuChat:
         """A chat's name and owner (``NotFound`` on 232006 / 232009)."""
-        data = self.call("GET", f"/im/v1/chats/{chat_id}", params={"user_id_type": "open_id"})
+        data = self.call("GET", f"/im/v1/chats/{chat_id}", params={"user_id_type": USER_ID_TYPE})
         return FeishuChat.model_validate({**data, "chat_id": chat_id})
 
     def list_chat_members(self, chat_id: str) -> Iterator[FeishuChatMember]:
-        params = {"member_id_type": "open_id", "page_size": IM_PAGE_SIZE}
+        """A chat's members by ``user_id``, all pages."""
+        params = {"member_id_type": USER_ID_TYPE, "page_size": IM_PAGE_SIZE}
         for row in self.pages(f"/im/v1/chats/{chat_id}/members", params):
             yield FeishuChatMember.model_validate(row)
 
-    def add_chat_members(self, chat_id: str, open_ids: Sequence[str]) -> dict[str, Any]:
+    def add_chat_members(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, Any]:
         """Add ≤50 members; the answer lists ``invalid_id_list``/``not_existed_id_list``.
 
         Resending is safe: adding a present member changes nothing (§8.3 assumption).
         """
-        params = {"member_id_type": "open_id", "succeed_type": SUCCEED_PARTIAL}
+        params = {"member_id_type": USER_ID_TYPE, "succeed_type": SUCCEED_PARTIAL}
         return self.call("POST", f"/im/v1/chats/{chat_id}/members", params=params,
-                         json={"id_list": list(open_ids)}, idempotent=True)
+                         json={"id_list": list(user_ids)}, idempotent=True)
 
-    def remove_chat_members(self, chat_id: str, open_ids: Sequence[str]) -> dict[str, Any]:
+    def remove_chat_members(self, chat_id: str, user_ids: Sequence[str]) -> dict[str, Any]:
         """Remove ≤50 members (never the owner: 232076)."""
-        return self.call("DELETE", f"/im/v1/chats/{chat_id}/members", params={"member_id_type": "open_id"},
-                         json={"id_list": list(open_ids)})
+        return self.call("DELETE", f"/im/v1/chats/{chat_id}/members", params={"member_id_type": USER_ID_TYPE},
+                         json={"id_list": list(user_ids)})
 
     def set_chat_owner(self, chat_id: str, owner: str) -> None:
         """Owner transfer is an update of ``owner_id`` (the new owner must be a member)."""
-        self.call("PUT", f"/im/v1/chats/{chat_id}", params={"user_id_type": "open_id"}, json={"owner_id": owner})
+        self.call("PUT", f"/im/v1/chats/{chat_id}", params={"user_id_type": USER_ID_TYPE}, json={"owner_id": owner})
 
-    def create_chat(self, name: str, owner: str, open_ids: Sequence[str], uuid: str) -> dict[str, Any]:
+    def create_chat(self, name: str, owner: str, user_ids: Sequence[str], uuid: str) -> dict[str, Any]:
         """Create a private group chat; ``uuid`` de-duplicates, so a resend returns the same chat."""
-        params = {"user_id_type": "open_id", "set_bot_manager": "false", "uuid": uuid}
-        body = {"name": name, "owner_id": owner, "user_id_list": list(open_ids), "chat_mode": "group",
+        params = {"user_id_type": USER_ID_TYPE, "set_bot_manager": "false", "uuid": uuid}
+        body = {"name": name, "owner_id": owner, "user_id_list": list(user_ids), "chat_mode": "group",
                 "chat_type": "private"}
         return self.call("POST", "/im/v1/chats", params=params, json=body, idempotent=True)
 
-    def send_text(self, open_id: str, text: str, uuid: str) -> str:
+    def send_text(self, user_id: str, text: str, uuid: str) -> str:
         """Send one text message; returns its ``message_id`` (``uuid`` de-duplicates resends)."""
-        body = {"receive_id": open_id, "msg_type": "text", "content": json.dumps({"text": text}, ensure_ascii=False),
+        body = {"receive_id": user_id, "msg_type": "text", "content": json.dumps({"text": text}, ensure_ascii=False),
                 "uuid": uuid}
-        data = self.call("POST", "/im/v1/messages", params={"receive_id_type": "open_id"}, json=body,
+        data = self.call("POST", "/im/v1/messages", params={"receive_id_type": USER_ID_TYPE}, json=body,
                          idempotent=True)
         return str(data.get("message_id", ""))
 
@@ -300,28 +358,40 @@ class FeishuClient(ApiClient):
         data = self.call("GET", f"/drive/v1/permissions/{token}/members", params={"type": doc_type})
         return [FeishuPermissionMember.model_validate(row) for row in data.get("items") or []]
 
-    def add_permission_member(self, token: str, doc_type: str, open_id: str, perm: str) -> None:
+    def add_permission_member(self, token: str, doc_type: str, user_id: str, perm: str) -> None:
+        """Grant ``perm`` to a user (by ``userid``)."""
         params = {"type": doc_type, "need_notification": "false"}
-        body = {"member_type": "openid", "member_id": open_id, "perm": perm}
+        body = {"member_type": DRIVE_MEMBER_TYPE, "member_id": user_id, "perm": perm}
         # Resending sets the same level again.
         self.call("POST", f"/drive/v1/permissions/{token}/members", params=params, json=body, idempotent=True)
 
-    def update_permission_member(self, token: str, doc_type: str, open_id: str, perm: str) -> None:
+    def update_permission_member(self, token: str, doc_type: str, user_id: str, perm: str) -> None:
+        """Change a collaborator's ``perm``."""
         params = {"type": doc_type, "need_notification": "false"}
-        self.call("PUT", f"/drive/v1/permissions/{token}/members/{open_id}", params=params,
-                  json={"member_type": "openid", "perm": perm})
+        self.call("PUT", f"/drive/v1/permissions/{token}/members/{user_id}", params=params,
+                  json={"member_type": DRIVE_MEMBER_TYPE, "perm": perm})
 
-    def delete_permission_member(self, token: str, doc_type: str, open_id: str) -> None:
-        self.call("DELETE", f"/drive/v1/permissions/{token}/members/{open_id}",
-                  params={"type": doc_type, "member_type": "openid"})
+    def delete_permission_member(self, token: str, doc_type: str, user_id: str) -> None:
+        """Revoke a collaborator."""
+        self.call("DELETE", f"/drive/v1/permissions/{token}/members/{user_id}",
+                  params={"type": doc_type, "member_type": DRIVE_MEMBER_TYPE})
 
-    def transfer_owner(self, token: str, doc_type: str, open_id: str, *, remove_old_owner: bool = False,
+    def transfer_owner(self, token: str, doc_type: str, user_id: str, *, remove_old_owner: bool = False,
                        old_owner_perm: str = "view") -> None:
+        """Make a user the owner of a file/folder."""
         params = {"type": doc_type, "need_notification": "false",
                   "remove_old_owner": str(remove_old_owner).lower(), "old_owner_perm": old_owner_perm}
         # Not resent after it may have gone out: a second transfer is not documented as a no-op.
         self.call("POST", f"/drive/v1/permissions/{token}/members/transfer_owner", params=params,
-                  json={"member_type": "openid", "member_id": open_id}, idempotent=False)
+                  json={"member_type": DRIVE_MEMBER_TYPE, "member_id": user_id}, idempotent=False)
+
+
+CONTACT_IDS = {"user_id_type": USER_ID_TYPE, "department_id_type": DEPT_ID_TYPE}
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 __all__ = [
@@ -330,7 +400,9 @@ __all__ = [
     "CLIENT_QPS",
     "CODES",
     "CONTACT_PAGE_SIZE",
+    "DEPT_ID_TYPE",
     "DOC_TYPES",
+    "DRIVE_MEMBER_TYPE",
     "IM_PAGE_SIZE",
     "MEMBER_BATCH",
     "PERMS",
@@ -338,6 +410,8 @@ __all__ = [
     "ROOT_DEPT",
     "TOKEN_API",
     "TOKEN_CODES",
+    "USER_ID_EXISTS",
+    "USER_ID_TYPE",
     "FeishuAuth",
     "FeishuClient",
     "code_error",

@@ -1,18 +1,23 @@
-"""The Feishu connector: roster, departments, chats, messages and document access.
+"""The Feishu connector: accounts, departments, chats, messages and document access.
 
-Accounts are keyed by ``open_id``: it is what every API here takes without extra scopes
-(chat members, messages, drive ``member_type=openid``), while ``user_id`` needs the
-"get user_id" scope and ``union_id`` spans apps of one developer. ``union_id`` is kept in
-``Account.union_id`` for correlation. An ``open_id`` is per app: a second Feishu app sees
-other ids for the same people.
+Accounts are keyed by the tenant's own ``user_id``, not by ``open_id``. Muster creates an
+account under a deterministic id (``userid_for(prefix, person)``) and links the person to
+it before the service answers, so a create that is resent or re-run after a crash lands
+on the same account instead of making a second one. Only ``user_id`` can be chosen by
+the creator (a self-built app with the "get user_id" scope may set it); an ``open_id`` is
+assigned by Feishu and differs per app, so it could not be known in advance. Every call
+therefore names users by ``user_id`` (see ``client``); ``union_id`` is kept in
+``Account.union_id`` for correlation across one developer's apps.
 
 People are read by walking departments from the root ``"0"`` and paging each one's direct
-members (``find_by_department``); a user in several departments is yielded once.
+members (``find_by_department``); a user in several departments is yielded once. Feishu
+has no API to freeze a user, so removing an account deletes it (``DELETE users/:user_id``,
+its chats go to their next member); department leaders are not managed here.
 
 Chat writes read the chat first and send only what is missing; a new owner is added
 first, then made owner (``PUT owner_id``), and only then are old members removed, so a
-removal of the owner (232076) is never sent. Document access lives on drive v1
-permission members: a ``doc``/``folder`` group's ``external_id`` is ``"<type>:<token>"``.
+removal of the owner (232076) is never sent. Department membership lives on the user
+(``department_ids``), changed one user at a time. Document access is in ``_docs``.
 """
 
 from __future__ import annotations
@@ -26,18 +31,21 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from connectors._errors import InvalidPayload
+from connectors._errors import AlreadyExists, ConnectorError, InvalidPayload, NotFound
 from connectors._http import RetryPolicy
-from connectors.feishu.client import BASE_URL, DOC_TYPES, MEMBER_BATCH, ROOT_DEPT, FeishuClient
+from connectors.feishu._docs import LEVEL_TO_PERM, PERM_TO_LEVEL, DocAccess, doc_id
+from connectors.feishu.client import BASE_URL, MEMBER_BATCH, ROOT_DEPT, USER_ID_EXISTS, FeishuClient
 from connectors.feishu.models import FeishuChat, FeishuDepartment, FeishuUser
-from mappings.models import AccessDelta, Account, ApplyResult, Group, GroupSpec, Member, MembershipDelta
+from mappings.models import Account, AccountSpec, ApplyResult, Group, GroupSpec, Member, MembershipDelta
 
 SANDBOX_URL = "http://feishu.sandbox"
-LEVEL_TO_PERM = {"view": "view", "edit": "edit", "manage": "full_access"}
-PERM_TO_LEVEL = {"view": "view", "edit": "edit", "full_access": "manage", "owner": "owner"}
+UPDATABLE = frozenset({"name", "mobile", "email", "departments", "leader_of", "active"})
+EMPLOYEE_REGULAR = 1  # employee_type: 1 regular, 2 intern, 3 outsourcing, 4 labour, 5 consultant
+INVALID_USER = 232007  # chat create: an id in user_id_list is no user
+TOKENS = uuidlib.UUID("0f7c5d3e-6b2a-4c1e-9a8d-5e4f3b2a1c0d")  # namespace of Muster's client_tokens
 
 
-class FeishuConnector:
+class FeishuConnector(DocAccess):
     """Muster's capabilities on Feishu (a self-built app with contact, im and drive rights)."""
 
     name = "feishu"
@@ -63,6 +71,7 @@ class FeishuConnector:
         self.client.get_department(ROOT_DEPT)
 
     def close(self) -> None:
+        """Release the HTTP connection pool."""
         self.client.close()
 
     # --- people and groups ---------------------------------------------------------
@@ -72,8 +81,8 @@ class FeishuConnector:
         seen: set[str] = set()
         for dept_id in self._department_ids():
             for user in self.client.list_department_users(dept_id):
-                if user.open_id not in seen:
-                    seen.add(user.open_id)
+                if user.key() not in seen:
+                    seen.add(user.key())
                     yield _account(user)
 
     def list_groups(self) -> Iterator[Group]:
@@ -95,7 +104,7 @@ class FeishuConnector:
             return _chat(self.client.get_chat(external_id))
         if kind in ("doc", "folder"):
             group = Group(service=self.name, kind=kind, external_id=external_id, name=external_id)
-            doc_type, token = _doc(group)
+            doc_type, token = doc_id(group)
             self.client.list_permission_members(token, doc_type)
             return group
         raise InvalidPayload(f"Feishu has no {kind!r} groups here", service=self.name)
@@ -108,7 +117,7 @@ class FeishuConnector:
                 yield Member(external_id=member.member_id, level="owner" if member.member_id == owner else "member")
         elif group.kind == "department":
             for user in self.client.list_department_users(group.external_id):
-                yield Member(external_id=user.open_id)
+                yield Member(external_id=user.key())
         elif group.kind in ("doc", "folder"):
             yield from self.list_grants(group)
         else:
@@ -121,26 +130,119 @@ class FeishuConnector:
             yield dept_id
             queue.extend(d.department_id for d in self.client.list_child_departments(dept_id))
 
-    # --- chats ---------------------------------------------------------------------
+    # --- accounts ------------------------------------------------------------------
+
+    def create_account(self, spec: AccountSpec) -> ApplyResult:
+        """Create a user with ``user_id = spec.external_id``; that id existing already counts as success.
+
+        The ``client_token`` is derived from the user_id, so a resend (or a re-run) gets the
+        first answer back. 41011 (user_id taken) is only answered when the mobile and email
+        clash with nobody else, so it means our own earlier create; 41001/41002 (another
+        user has the mobile/email) are real conflicts and raise ``AlreadyExists``. Leaders
+        are not set: Feishu departments take members only here.
+        """
+        body: dict[str, Any] = {"user_id": spec.external_id, "name": spec.name,
+                                "department_ids": list(spec.departments) or [ROOT_DEPT],
+                                "employee_type": EMPLOYEE_REGULAR}
+        body.update({k: v for k, v in (("mobile", spec.mobile), ("email", spec.email)) if v})
+        try:
+            self.client.create_user(body, client_token=client_token("user", spec.external_id))
+        except AlreadyExists as exc:
+            if exc.code != USER_ID_EXISTS:
+                raise
+            return ApplyResult(created_id=spec.external_id, detail="user_id already exists")
+        return ApplyResult(created_id=spec.external_id)
+
+    def update_account(self, external_id: str, fields: dict[str, Any]) -> ApplyResult:
+        """Change name, mobile, email and departments (``PATCH``); ``active=False`` deletes the user.
+
+        Feishu has no API to freeze or unfreeze a user, so ``active=True`` cannot be sent,
+        and ``leader_of`` is not managed (departments take members only).
+        """
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise InvalidPayload(f"cannot update {sorted(unknown)} on Feishu", service=self.name)
+        if fields.get("active") is False:
+            return self.disable_account(external_id)
+        body = {k: fields[k] for k in ("name", "mobile", "email") if fields.get(k)}
+        if fields.get("departments") is not None:
+            body["department_ids"] = list(fields["departments"]) or [ROOT_DEPT]
+        if not body:
+            return ApplyResult(calls=0, detail="nothing Feishu can change (no unfreeze, no leaders)")
+        self.client.patch_user(external_id, body)
+        return ApplyResult()
+
+    def disable_account(self, external_id: str, acceptor: str | None = None) -> ApplyResult:
+        """Delete the user (Feishu cannot freeze one through the API); one already gone counts as success.
+
+        Their documents go to ``acceptor`` (``docs_acceptor_user_id``); without one Feishu
+        gives them to the user's leader or deletes them. Their chats pass to the next member.
+        """
+        try:
+            self.client.delete_user(external_id, docs_acceptor=acceptor)
+        except NotFound:  # 41050: no such user (an acceptor naming nobody is a 99992402, not this)
+            return ApplyResult(detail="already absent (or outside the app's contact scope)")
+        return ApplyResult(detail=f"documents handed to {acceptor}" if acceptor else "")
+
+    # --- groups --------------------------------------------------------------------
 
     def create_group(self, spec: GroupSpec) -> ApplyResult:
-        """Create a chat owned by ``spec.owner``; ``spec.external_id`` is the de-duplication ``uuid``."""
-        if spec.kind != "chat":
-            raise InvalidPayload(f"Feishu groups of kind {spec.kind!r} are not created here", service=self.name)
+        """Create a department (under ``parent_id``, default root) or a chat owned by ``spec.owner``."""
+        if spec.kind == "department":
+            return self._create_department(spec)
+        if spec.kind == "chat":
+            return self._create_chat(spec)
+        raise InvalidPayload(f"Feishu groups of kind {spec.kind!r} are not created here", service=self.name)
+
+    def _create_department(self, spec: GroupSpec) -> ApplyResult:
+        parent = spec.parent_id or ROOT_DEPT
+        token = client_token("department", parent, spec.name)
+        try:
+            dept = self.client.create_department(spec.name, parent, token, spec.external_id)
+        except AlreadyExists:
+            for child in self.client.list_child_departments(parent):
+                if child.name == spec.name:
+                    return ApplyResult(created_id=child.department_id, detail="department already exists")
+            raise
+        return ApplyResult(created_id=dept.department_id)
+
+    def _create_chat(self, spec: GroupSpec) -> ApplyResult:
+        """One create with up to 50 members; ``spec.external_id`` (else a fresh uuid) de-duplicates it.
+
+        If a member is no user (232007), the chat is created with its owner alone and the
+        others are added with partial success, which names the unknown ids.
+        """
         owner = spec.owner or (spec.members[0] if spec.members else None)
         if not owner:
             raise InvalidPayload("a Feishu chat needs an owner", service=self.name)
         key = spec.external_id or uuidlib.uuid4().hex
-        chat_id = str(self.client.create_chat(spec.name, owner, [owner], key)["chat_id"])
-        rest = sorted(set(spec.members) - {owner})
-        calls, rejected = self._add(chat_id, rest)
-        return ApplyResult(created_id=chat_id, calls=1 + calls, rejected=rejected)
+        others = sorted(set(spec.members) - {owner})
+        first, rest, calls = others[:MEMBER_BATCH], others[MEMBER_BATCH:], 1
+        try:
+            chat_id = str(self.client.create_chat(spec.name, owner, first, key)["chat_id"])
+        except InvalidPayload as exc:
+            if exc.code != INVALID_USER or not first:
+                raise
+            chat_id = str(self.client.create_chat(spec.name, owner, [], key)["chat_id"])
+            rest, calls = others, 2
+        try:
+            added, rejected = self._add(chat_id, rest)
+        except ConnectorError as exc:  # the chat exists: report it, the next sync adds the rest
+            return ApplyResult(created_id=chat_id, calls=calls,
+                               detail=f"created; adding the remaining members failed: {exc}")
+        return ApplyResult(created_id=chat_id, calls=calls + added, rejected=rejected)
+
+    # --- membership ----------------------------------------------------------------
 
     def apply_membership(self, group: Group, delta: MembershipDelta) -> ApplyResult:
-        """Add/remove chat members and change the owner, in the safe order, sending only what is missing."""
-        if group.kind != "chat":
-            raise InvalidPayload(f"Feishu {group.kind!r} membership is not written here", service=self.name)
-        chat_id = group.external_id
+        """Add/remove chat members and change the owner, or move users in and out of a department."""
+        if group.kind == "chat":
+            return self._apply_chat(group.external_id, delta)
+        if group.kind == "department":
+            return self._apply_department(group.external_id, delta)
+        raise InvalidPayload(f"Feishu {group.kind!r} membership is not written here", service=self.name)
+
+    def _apply_chat(self, chat_id: str, delta: MembershipDelta) -> ApplyResult:
         owner = self.client.get_chat(chat_id).owner_id
         members = {m.member_id for m in self.client.list_chat_members(chat_id)}
         new_owner = delta.owner if delta.owner and delta.owner != owner else None
@@ -162,75 +264,62 @@ class FeishuConnector:
             calls += 1
         return ApplyResult(calls=calls, rejected=rejected)
 
-    def _add(self, chat_id: str, open_ids: list[str]) -> tuple[int, tuple[str, ...]]:
+    def _add(self, chat_id: str, user_ids: list[str]) -> tuple[int, tuple[str, ...]]:
         calls, rejected = 0, []
-        for batch in _chunks(open_ids, MEMBER_BATCH):
+        for batch in _chunks(user_ids, MEMBER_BATCH):
             data = self.client.add_chat_members(chat_id, batch)
             calls += 1
             for key in ("invalid_id_list", "not_existed_id_list"):
                 rejected += [i for i in data.get(key) or () if i not in rejected]
         return calls, tuple(rejected)
 
-    def send_message(self, external_ids: list[str], text: str) -> ApplyResult:
-        """One text message per recipient (im v1 has no batch); a ``uuid`` per message makes resends safe."""
-        ids = sorted(set(external_ids))
-        message_ids = [self.client.send_text(open_id, text, uuidlib.uuid4().hex) for open_id in ids]
-        return ApplyResult(calls=len(ids), detail="message ids: " + ",".join(message_ids))
-
-    # --- document access -----------------------------------------------------------
-
-    def list_grants(self, group: Group) -> Iterator[Member]:
-        """Collaborators of a doc/folder that are users (``openid``), levels mapped to ours.
-
-        ``full_access`` is "manage". The listing does not include the owner (sandbox
-        assumption, unverified); a row with ``perm == "owner"`` would map to "owner".
-        """
-        doc_type, token = _doc(group)
-        for row in self.client.list_permission_members(token, doc_type):
-            if row.member_type == "openid" and row.perm in PERM_TO_LEVEL:
-                yield Member(external_id=row.member_id, level=PERM_TO_LEVEL[row.perm])
-
-    def apply_access(self, group: Group, delta: AccessDelta) -> ApplyResult:
-        """Grant/change/revoke after reading the current grants: nothing already in place is sent."""
-        doc_type, token = _doc(group)
-        wanted = {}
-        for open_id, level in delta.grant.items():
-            if level not in LEVEL_TO_PERM:
-                raise InvalidPayload(f"level {level!r} cannot be granted on a Feishu doc", service=self.name)
-            wanted[open_id] = LEVEL_TO_PERM[level]
-        current = {m.external_id: m.level for m in self.list_grants(group)}
-        calls = 0
-        for open_id, perm in sorted(wanted.items()):
-            level = current.get(open_id)
-            if level == "owner" or level == PERM_TO_LEVEL[perm]:
+    def _apply_department(self, dept_id: str, delta: MembershipDelta) -> ApplyResult:
+        """Department membership lives on the user: one ``PATCH department_ids`` per changed user."""
+        if delta.owner:
+            raise InvalidPayload("departments have no owner", service=self.name)
+        current = {u.key(): u.department_ids for u in self.client.list_department_users(dept_id)}
+        calls, rejected = 0, []
+        for user_id in sorted(set(delta.add) - set(current)):
+            try:
+                depts = self.client.get_user(user_id).department_ids
+            except NotFound:
+                rejected.append(user_id)
                 continue
-            if level is None:
-                self.client.add_permission_member(token, doc_type, open_id, perm)
-            else:
-                self.client.update_permission_member(token, doc_type, open_id, perm)
+            self.client.patch_user(user_id, {"department_ids": [*depts, dept_id]})
             calls += 1
-        for open_id in sorted(set(delta.revoke) & set(current)):
-            if current[open_id] != "owner":
-                self.client.delete_permission_member(token, doc_type, open_id)
-                calls += 1
-        return ApplyResult(calls=calls, detail="" if calls else "already in place")
+        for user_id in sorted(set(delta.remove) & set(current)):
+            left = [d for d in current[user_id] if d != dept_id] or [ROOT_DEPT]  # nowhere else: the root
+            self.client.patch_user(user_id, {"department_ids": left})
+            calls += 1
+        detail = "" if calls or rejected else "already in place"
+        return ApplyResult(calls=calls, rejected=tuple(rejected), detail=detail)
 
-    def transfer_owner(self, group: Group, to_external_id: str, *, old_owner_perm: str = "view") -> ApplyResult:
-        """Hand a doc/folder to ``to_external_id``; the old owner keeps ``view`` (never removed) by default."""
-        doc_type, token = _doc(group)
-        if old_owner_perm not in LEVEL_TO_PERM.values():
-            raise InvalidPayload(f"old owner perm {old_owner_perm!r} is not a Feishu perm", service=self.name)
-        self.client.transfer_owner(token, doc_type, to_external_id, remove_old_owner=False,
-                                   old_owner_perm=old_owner_perm)
-        return ApplyResult()
+    # --- messages ------------------------------------------------------------------
+
+    def send_message(self, external_ids: list[str], text: str, key: str | None = None) -> ApplyResult:
+        """One text message per recipient (im v1 has no batch); a ``uuid`` per message makes resends safe.
+
+        With a ``key`` (a named notice) the uuid is derived from it and the recipient, so
+        sending the same notice again within Feishu's de-duplication window (1 h) delivers
+        nothing new; without one every call is a new message, resent only within the call.
+        """
+        ids = sorted(set(external_ids))
+        message_ids = [self.client.send_text(user_id, text, client_token("message", key, user_id) if key
+                                             else uuidlib.uuid4().hex) for user_id in ids]
+        return ApplyResult(calls=len(ids), detail="message ids: " + ",".join(message_ids))
 
 
 # --- mapping raw → domain ------------------------------------------------------------
 
 
+def client_token(*parts: str) -> str:
+    """The idempotency key of a create, the same for the same object every time."""
+    return str(uuidlib.uuid5(TOKENS, "/".join(parts)))
+
+
 def _account(user: FeishuUser) -> Account:
     active = not (user.status.is_frozen or user.status.is_resigned or user.status.is_exited)
-    return Account(service="feishu", external_id=user.open_id, name=user.name, mobile=user.mobile or None,
+    return Account(service="feishu", external_id=user.key(), name=user.name, mobile=user.mobile or None,
                    email=user.email or None, union_id=user.union_id or None, active=active,
                    departments=tuple(user.department_ids))
 
@@ -245,20 +334,9 @@ def _chat(chat: FeishuChat) -> Group:
     return Group(service="feishu", kind="chat", external_id=chat.chat_id, name=chat.name, owner=chat.owner_id)
 
 
-def _doc(group: Group) -> tuple[str, str]:
-    """``(type, token)`` of a doc/folder group whose external id is ``"<type>:<token>"``."""
-    doc_type, sep, token = group.external_id.partition(":")
-    if group.kind not in ("doc", "folder") or not sep or not token or doc_type not in DOC_TYPES:
-        raise InvalidPayload(f"not a Feishu doc id: {group.external_id!r} (want '<type>:<token>')",
-                             service="feishu")
-    if (group.kind == "folder") != (doc_type == "folder"):
-        raise InvalidPayload(f"a {group.kind} cannot have type {doc_type!r}", service="feishu")
-    return doc_type, token
-
-
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
 
-__all__ = ["LEVEL_TO_PERM", "PERM_TO_LEVEL", "SANDBOX_URL", "FeishuConnector"]
+__all__ = ["LEVEL_TO_PERM", "PERM_TO_LEVEL", "SANDBOX_URL", "FeishuConnector", "client_token"]

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors._errors import InvalidPayload
+
+NO_USER_ID = ("Feishu answered a user without user_id: grant the app the \"get user_id\" scope "
+              "(contact:user.employee_id:readonly) and publish a new version")
+
 
 class _Raw(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
@@ -24,16 +29,26 @@ class FeishuUserStatus(_Raw):
 
 
 class FeishuUser(_Raw):
-    """A row of ``find_by_department`` (``user_id_type=open_id``)."""
+    """A user (``find_by_department`` row, ``users/:user_id``, ``users/batch`` item).
 
-    open_id: str
-    union_id: str | None = None
+    ``user_id`` is only sent to apps with the "get user_id" scope
+    (``contact:user.employee_id:readonly``); the connector needs it.
+    """
+
     user_id: str | None = None
+    open_id: str | None = None
+    union_id: str | None = None
     name: str = ""
     mobile: str | None = None
     email: str | None = None
     status: FeishuUserStatus = Field(default_factory=FeishuUserStatus)
     department_ids: list[str] = Field(default_factory=list)
+
+    def key(self) -> str:
+        """The ``user_id`` Muster keys accounts by (``InvalidPayload`` when the scope is missing)."""
+        if not self.user_id:
+            raise InvalidPayload(NO_USER_ID, service="feishu")
+        return self.user_id
 
 
 class FeishuDepartment(_Raw):
@@ -58,7 +73,7 @@ class FeishuChatMember(_Raw):
     """A row of ``GET /im/v1/chats/:chat_id/members``."""
 
     member_id: str
-    member_id_type: str = "open_id"
+    member_id_type: str = "user_id"
     name: str = ""
 
 

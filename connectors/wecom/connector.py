@@ -58,6 +58,7 @@ from connectors.wecom.models import (
 )
 from mappings.models import Account, AccountSpec, ApplyResult, Group, GroupSpec, Member, MembershipDelta
 
+DUPLICATE_CHECK_MAX = 14_400  # message/send duplicate_check_interval: at most 4 hours (§2.6)
 SANDBOX_URL = "http://wecom.sandbox"
 UPDATABLE = frozenset({"name", "mobile", "email", "departments", "leader_of", "active"})
 ALL_INVALID = frozenset({40070, 40031, 81013, 82001})  # "every id in the list is invalid"
@@ -404,8 +405,13 @@ class WeComConnector:
 
     # --- messages -------------------------------------------------------------------
 
-    def send_message(self, external_ids: list[str], text: str) -> ApplyResult:
-        """App text message to users, ≤1000 a call; ids WeCom reports invalid are ``rejected``."""
+    def send_message(self, external_ids: list[str], text: str, key: str | None = None) -> ApplyResult:
+        """App text message to users, ≤1000 a call; ids WeCom reports invalid are ``rejected``.
+
+        With a ``key`` (a named notice) WeCom's duplicate check is on for its longest
+        interval, 4 h (§2.6): the same text to the same member again is dropped by WeCom,
+        so a resend after an unanswered call is safe and retried like an idempotent write.
+        """
         rejected: list[str] = []
         chunks = plan.batches(list(dict.fromkeys(external_ids)), MESSAGE_BATCH)
         for batch in chunks:
@@ -416,8 +422,10 @@ class WeComConnector:
                 "text": {"content": text},
                 "safe": 0,
             }
-            # Not idempotent: a resend after an unanswered call could deliver twice.
-            rejected += self._partial("message/send", body, batch, idempotent=False)
+            if key:
+                body |= {"enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_MAX}
+            # Without the duplicate check a resend after an unanswered call could deliver twice.
+            rejected += self._partial("message/send", body, batch, idempotent=bool(key))
         return ApplyResult(rejected=tuple(sorted(rejected)), calls=len(chunks))
 
 

@@ -6,6 +6,10 @@ retries, seeds people so that listing takes several pages, and names the service
 bits (API paths, the rate-limit wait, which groups take membership deltas). Everything
 else the suite checks is generic.
 
+Services that put ids in the path (Feishu: ``/contact/v3/users/:user_id``) name their APIs
+by template; ``Pair.api_key`` folds the paths the sandbox saw into those names, so counts
+stay exact per API.
+
 Time is one ``FakeTime``: the connector reads ``client()``, the sandbox ``server()``;
 they differ only by ``skew``, so a test can age the service's tokens without the client
 knowing. Retry waits and rate-limiter waits are recorded apart (``waits``, ``throttled``)
@@ -15,7 +19,9 @@ and both advance the clock; nothing ever sleeps for real.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -25,6 +31,8 @@ import connectors
 from connectors import FaultPlan, RetryPolicy
 from connectors.dingtalk.client import PAGE_SIZE as DINGTALK_PAGE_SIZE
 from connectors.dingtalk.client import RATE_LIMIT_WAIT as DINGTALK_RATE_LIMIT_WAIT
+from connectors.feishu.client import CONTACT_PAGE_SIZE as FEISHU_PAGE_SIZE
+from connectors.feishu.client import RATE_LIMIT_WAIT as FEISHU_RATE_LIMIT_WAIT
 from connectors.wecom.client import RETRY_AFTER as WECOM_RETRY_AFTER
 from mappings.models import Group
 
@@ -64,15 +72,16 @@ class FakeTime:
 class Gateway:
     """The connector's transport: the sandbox behind a front proxy that can answer HTTP 502."""
 
-    def __init__(self, sandbox: Any):
+    def __init__(self, sandbox: Any, api_key: Callable[[str], str] = str):
         self.sandbox = sandbox
+        self.api_key = api_key
         self.failures = 0  # how many of the next requests the proxy answers 502 itself
-        self.calls: Counter[str] = Counter()  # "METHOD /path" answered 502 by the proxy
+        self.calls: Counter[str] = Counter()  # "METHOD /path" (folded by ``api_key``) answered 502 by the proxy
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.failures:
             self.failures -= 1
-            self.calls[f"{request.method} {request.url.path}"] += 1
+            self.calls[self.api_key(f"{request.method} {request.url.path}")] += 1
             return httpx.Response(502, text="<html><body>502 Bad Gateway</body></html>",
                                   headers={"Content-Type": "text/html"})
         return self.sandbox(request)
@@ -107,8 +116,8 @@ class Env:
                     Counter(self.client.calls), self.client.auth.fetches)
 
     def since(self, mark: Mark) -> Counter:
-        """Requests per ``"METHOD /path"`` the sandbox received after ``mark``."""
-        return Counter(self.sandbox.calls) - mark.calls
+        """Requests per ``"METHOD /path"`` (folded by ``Pair.api_key``) the sandbox received after ``mark``."""
+        return self.pair.fold(Counter(self.sandbox.calls) - mark.calls)
 
     def writes_since(self, mark: Mark) -> int:
         return self.sandbox.write_calls - mark.writes
@@ -120,7 +129,7 @@ class Env:
         """
         methods = {api.split(" ", 1)[1]: api.split(" ", 1)[0] for api in self.sandbox.calls}
         sent = Counter(self.client.calls) - mark.client_calls
-        return Counter({f"{methods.get(path, '?')} {path}": n for path, n in sent.items()})
+        return self.pair.fold(Counter({f"{methods.get(path, '?')} {path}": n for path, n in sent.items()}))
 
     def fetches_since(self, mark: Mark) -> int:
         return self.client.auth.fetches - mark.fetches
@@ -151,6 +160,7 @@ class Pair:
     secret_field: str = ""  # the secret's key in ``sandbox.credentials``
     root_department: str = "1"
     people_to_page: int = 0  # how many users to seed so that listing needs several pages
+    chat_create_idempotent: bool = False  # the service de-duplicates chat creates by a key of ours
     _open: list = field(default_factory=list, repr=False)
 
     # --- building -------------------------------------------------------------------
@@ -166,13 +176,14 @@ class Pair:
         sandbox = connectors.sandbox_class(self.slug)(clock=time.server, faults=FaultPlan())
         sandbox.add_department(SECOND_DEPT, "Counselling")
         sandbox.add_department(TEAM_DEPT, "Night shift")
+        root = int(self.root_department)
         for userid, phone in MOBILES.items():
-            depts = [1] if userid == NEWCOMER else [1, TEAM_DEPT]
+            depts = [root] if userid == NEWCOMER else [root, TEAM_DEPT]
             sandbox.add_user(userid, userid.title(), mobile=phone, departments=depts)
         self.seed_people(sandbox, people)
         connector_kw = self.paged(sandbox) if paged else {}
         retry = RetryPolicy(attempts=attempts, backoff=0.0, jitter=0.0, sleep=time.retry_sleep)
-        gateway = Gateway(sandbox)
+        gateway = Gateway(sandbox, self.api_key)
         connector = connectors.connector_class(self.slug).from_sandbox(
             sandbox, transport=httpx.MockTransport(gateway), retry=retry, rate_limit=rate_limit,
             clock=time.client, sleep=time.limiter_sleep, **connector_kw)
@@ -192,13 +203,31 @@ class Pair:
         """The cheap idempotent read: the root department."""
         return connector.get_group("department", self.root_department)
 
+    def reads_to_check(self, group: Group) -> int:
+        """Reads ``apply_membership`` needs to find a delta already in place (one, where the read shows all)."""
+        return 1
+
+    # --- naming APIs ------------------------------------------------------------------
+
+    def api_key(self, call: str) -> str:
+        """The name counts use for ``"METHOD /path"``: the path itself, unless it carries ids."""
+        return call
+
+    def fold(self, calls: Counter) -> Counter:
+        """``calls`` keyed by ``api_key``."""
+        folded: Counter[str] = Counter()
+        for call, n in calls.items():
+            folded[self.api_key(call)] += n
+        return folded
+
     # --- seeding ------------------------------------------------------------------------
 
     def seed_people(self, sandbox: Any, n: int) -> set[str]:
         """``n`` users, every fifth also in a second department (listed twice by the API)."""
         ids: set[str] = set()
+        root = int(self.root_department)
         for i in range(n):
-            depts = [1, SECOND_DEPT] if i % 5 == 0 else [1]
+            depts = [root, SECOND_DEPT] if i % 5 == 0 else [root]
             ids.add(sandbox.add_user(f"u{i:04d}", f"User {i}", mobile=mobile(i), departments=depts))
         return ids
 
@@ -310,7 +339,64 @@ class DingTalkPair(Pair):
         return [*super().membership_groups(sandbox), dept]
 
 
-PAIRS: dict[str, type[Pair]] = {"wecom": WeComPair, "dingtalk": DingTalkPair}
+FEISHU = "/open-apis"
+FEISHU_PATH_IDS = [  # (pattern, template) in lark-oapi's URI style
+    (re.compile(r"^(\S+ /open-apis/contact/v3/departments/)[^/]+"), r"\1:department_id"),
+    (re.compile(r"^(\S+ /open-apis/contact/v3/users/)(?!find_by_department$|batch$)[^/]+$"), r"\1:user_id"),
+    (re.compile(r"^(\S+ /open-apis/im/v1/chats/)[^/]+"), r"\1:chat_id"),
+    (re.compile(r"^(\S+ /open-apis/drive/v1/permissions/)[^/]+"), r"\1:token"),
+    (re.compile(r"^(\S+ /open-apis/drive/v1/permissions/:token/members/)(?!transfer_owner$)[^/]+$"),
+     r"\1:member_id"),
+]
+
+
+@dataclass
+class FeishuPair(Pair):
+    """Feishu: users by ``user_id``, root department ``"0"``, ids in the path.
+
+    Departments are walked from the root (``children`` of each) and each department's
+    direct members paged at 50. A chat's owner and its members are two reads
+    (``GET /im/v1/chats/:chat_id`` has no member list, the member list no owner), and a
+    chat create carries a ``uuid`` that de-duplicates it, so its resend is safe.
+    """
+
+    slug: str = "feishu"
+    token_api: str = f"POST {FEISHU}/auth/v3/tenant_access_token/internal"
+    check_api: str = f"GET {FEISHU}/contact/v3/departments/0"
+    secret_field: str = "app_secret"
+    department_get_api: str = f"GET {FEISHU}/contact/v3/departments/:department_id"
+    chat_get_api: str = f"GET {FEISHU}/im/v1/chats/:chat_id"
+    user_create_api: str = f"POST {FEISHU}/contact/v3/users"
+    user_update_api: str = f"PATCH {FEISHU}/contact/v3/users/:user_id"
+    chat_create_api: str = f"POST {FEISHU}/im/v1/chats"
+    retry_after: float = FEISHU_RATE_LIMIT_WAIT  # the sandbox's 429 says x-ogw-ratelimit-reset: 1
+    root_department: str = "0"
+    people_to_page: int = 120
+    chat_create_idempotent: bool = True
+
+    def api_key(self, call: str) -> str:
+        for pattern, template in FEISHU_PATH_IDS:
+            call = pattern.sub(template, call)
+        return call
+
+    def reads_to_check(self, group: Group) -> int:
+        return 2 if group.kind == "chat" else 1
+
+    def list_calls(self, n: int) -> Counter:
+        root, second, team = n + BASE_USERS, self.in_second_department(n), 2
+        pages = sum(math.ceil(members / FEISHU_PAGE_SIZE) for members in (root, second, team))
+        return Counter({
+            f"GET {FEISHU}/contact/v3/departments/:department_id/children": 3,  # root, SECOND_DEPT, TEAM_DEPT
+            f"GET {FEISHU}/contact/v3/users/find_by_department": pages,
+        })
+
+    def membership_groups(self, sandbox: Any) -> list[Group]:
+        dept = Group(service=self.slug, kind="department", external_id=str(TEAM_DEPT), name="Night shift",
+                     parent_id=self.root_department)
+        return [*super().membership_groups(sandbox), dept]
+
+
+PAIRS: dict[str, type[Pair]] = {"wecom": WeComPair, "dingtalk": DingTalkPair, "feishu": FeishuPair}
 
 
 def pair_for(slug: str) -> Pair:

@@ -174,3 +174,30 @@ def test_inbox_lists_and_retries_a_signup(tenant, capsys):
     assert state.get_item(db, item_id)["status"] == "onboarded"
     code, out = run(["inbox", "retry", "999"], capsys)
     assert code == 1 and "no inbox item 999" in out
+
+
+def test_broadcast_reaches_everyone_once_and_a_rerun_sends_nothing(tenant, capsys):
+    assert run(["apply", "--yes", "--allow-removals"], capsys)[0] == 0
+    assert run(["pull"], capsys)[0] == 0
+    code, out = run(["broadcast", "--to", "all", "--text", "明早九点培训", "--dry-run"], capsys)
+    assert code == 0 and "would reach" in out
+    code, out = run(["broadcast", "--to", "all", "--text", "明早九点培训"], capsys)
+    assert code == 0, out
+    assert "reached" in out and "on dingtalk" in out
+    bid = out.split()[1]
+    db = state.open_db(tenant / "muster.db")
+    delivered = [r for r in state.broadcasts.deliveries(db, bid) if r["status"] == "delivered"]
+    assert delivered and len({r["person_id"] for r in delivered}) == len(delivered)
+    code, out = run(["broadcast", "--to", "all", "--text", "明早九点培训"], capsys)
+    assert code == 0 and f"{len(delivered)} already had it" in out and "reached" not in out.split("\n", 1)[1]
+    assert state.audit_entries(db)[-1]["action"] == "broadcast"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--to", "everyone", "--text", "x"], "--to: scope 'everyone': use all, team:<team> or role:<role>"),
+    (["--to", "team:nope", "--text", "x"], "no team 'nope' in the policy"),
+    (["--to", "all", "--text", "  "], "the message text is empty"),
+])
+def test_broadcast_refuses_bad_input_with_exit_1(tenant, capsys, argv, message):
+    code, out = run(["broadcast", *argv], capsys)
+    assert code == 1 and message in out

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mappings.hours import HoursRule, MeetingInfo, RoundingStep, compute_hours, merge
+from mappings.hours import HoursRule, MeetingInfo, RoundingStep, compute_hours, local_day, merge
 from mappings.models import Attendance
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -61,3 +61,14 @@ def test_records_merge_rejoins_and_keep_their_evidence():
     assert u1.intervals == ((at(0), at(20)), (at(25), at(55)))
     assert (records["u2"].hours, records["u2"].person_id) == (0, None)
     assert records["u3"].minutes == 20.0  # an open join is closed at the meeting's end
+
+
+def test_the_day_is_the_meetings_date_in_shanghai():
+    # 07:30 in Shanghai on 22 November is still 21 November in UTC
+    early = datetime(2026, 11, 21, 23, 30, tzinfo=UTC)
+    meetings = {"m1": MeetingInfo("m1", "晨会", "org", early, early + timedelta(hours=1))}
+    rows = [Attendance(service="tencent_meeting", meeting_id="m1", external_id="u1", joined_at=early,
+                       left_at=early + timedelta(minutes=30))]
+    assert compute_hours(rows, meetings, {})[0].day == "2026-11-22"
+    assert local_day(datetime(2026, 11, 21, 15, 59, tzinfo=UTC)) == "2026-11-21"
+    assert local_day(datetime(2026, 11, 21, 16, 0)) == "2026-11-22"  # naive is UTC

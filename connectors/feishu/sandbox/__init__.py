@@ -1,4 +1,4 @@
-"""Feishu's faithful in-memory fake: contact v3 reads, im v1 chats/messages, drive v1 permissions.
+"""Feishu's faithful in-memory fake: contact v3 users and departments, im v1 chats/messages, drive v1 permissions.
 
 The measure of faithfulness is that the official SDK (``lark-oapi``) and our connector work
 against it unchanged. The frame (envelope, tenant tokens, rate limits, paging, faults) is
@@ -6,7 +6,9 @@ in ``_core``; contacts, chats and drive are mixins.
 
 Seeding and inspection: ``credentials`` (app_id, app_secret), ``add_department``,
 ``add_user``, ``add_chat``, ``add_doc``, ``grant``, ``users``, ``departments``, ``chats``,
-``docs``, ``messages`` (delivered (open_id, text)), ``write_calls``, ``out_of_scope``.
+``docs``, ``messages`` (delivered (user_id, text)), ``write_calls``, ``out_of_scope``,
+``user_id_scope`` (False: the app lacks "get user_id" and users come without it).
+Users, chat members and doc grants are keyed by ``user_id``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ Rate limits: each API (route) per app allows ``QPS_PER_API`` calls in any 1 s wi
 50/s tier, §3.2); over it the gateway answers HTTP 429, ``code 99991400`` and headers
 ``x-ogw-ratelimit-limit``/``x-ogw-ratelimit-reset``. Page tokens are opaque; a forged one
 answers 40012, a page size out of range 40011 (§8.3).
+
+Users are kept by ``user_id`` (the id Muster creates them with) and also carry an
+``open_id`` (``ou_``) and a ``union_id`` (``on_``). Every API names users in the id type
+its query selects (``user_id_type`` / ``member_id_type`` / ``receive_id_type``, default
+``open_id``; drive bodies say ``member_type``), exactly as the real service does: an id of
+another type is simply not a user there and fails with that API's own code.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ BAD_PAGE_SIZE = 40011
 BAD_PAGE_TOKEN = 40012
 INTERNAL = 1066001  # any 5xx-class answer (drive's "internal error"; chosen for every API)
 BAD_CREDENTIALS = 10014  # "app secret invalid" (unverified)
+FIELD_INVALID = 99992402  # "field validation failed": a body that fails the schema
+ID_TYPES = ("open_id", "user_id", "union_id")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -109,9 +117,12 @@ class FeishuSandboxCore(Sandbox):
         self.users: dict[str, dict[str, Any]] = {}
         self.chats: dict[str, dict[str, Any]] = {}
         self.docs: dict[str, dict[str, Any]] = {}
-        self.messages: list[tuple[str, str]] = []  # (open_id, text) delivered
+        self.messages: list[tuple[str, str]] = []  # (user_id, text) delivered
         self.uuids: dict[str, Any] = {}  # "<api>:<uuid>" → the first answer's data
         self.out_of_scope: set[str] = set()  # department ids outside the app's contact scope (40004)
+        self.user_id_scope = True  # the app holds "get user_id"; without it users come without user_id
+        # literal routes before templated ones: /users/find_by_department is not /users/{user_id}
+        self._routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -229,8 +240,25 @@ class FeishuSandboxCore(Sandbox):
 
     # --- lookups -------------------------------------------------------------------
 
-    def user(self, open_id: Any) -> dict[str, Any] | None:
-        return self.users.get(str(open_id)) if open_id else None
+    def find_user(self, some_id: Any, id_type: str) -> dict[str, Any] | None:
+        """The user whose ``id_type`` id is ``some_id`` (``None`` when there is none)."""
+        if not some_id:
+            return None
+        if id_type == "user_id":
+            return self.users.get(str(some_id))
+        return next((u for u in self.users.values() if u.get(id_type) == some_id), None)
+
+    def id_of(self, user_id: str, id_type: str) -> str:
+        """A stored user's id in the type a request asked for."""
+        return str(self.users[user_id][id_type]) if user_id in self.users else user_id
+
+    @staticmethod
+    def id_type(request: httpx.Request, name: str, code: int) -> str:
+        """The ``name`` query (``open_id`` when absent); another value fails with ``code``."""
+        value = request.url.params.get(name, "open_id")
+        if value not in ID_TYPES:
+            raise Fail(code, f"{name} must be one of {', '.join(ID_TYPES)}")
+        return value
 
 
 def _make_token(offset: int, scope: str) -> str:
@@ -246,5 +274,5 @@ def _read_token(token: str, scope: str) -> int | None:
         return None
 
 
-__all__ = ["PREFIX", "QPS_PER_API", "REISSUE_BELOW", "TOKEN_TTL", "FeishuSandboxCore", "Fail", "TenantTokens",
-           "public"]
+__all__ = ["FIELD_INVALID", "ID_TYPES", "PREFIX", "QPS_PER_API", "REISSUE_BELOW", "TOKEN_TTL", "FeishuSandboxCore",
+           "Fail", "TenantTokens", "public"]

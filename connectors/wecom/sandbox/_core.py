@@ -170,6 +170,7 @@ class WeComCore(Sandbox):
         self.tags: dict[int, dict[str, Any]] = {}
         self.chats: dict[str, dict[str, Any]] = {}
         self.messages: list[tuple[str, str]] = []
+        self.duplicate_check: dict[tuple[str, str], float] = {}  # (userid, text) → when it was last checked in
         self._user_keys: dict[str, str] = {}  # lower-case userid → userid (case-insensitive ids)
         lim = self.limits
         self._minute = SlidingWindow(lim.per_minute, 60, clock)

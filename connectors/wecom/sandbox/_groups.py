@@ -272,10 +272,31 @@ class GroupsMixin(WeComCore):
         }
         if not users:
             raise WeComFault(82001, **invalid)
+        window = self._duplicate_window(body)
         for userid in users:
+            if window and not self._first_within(userid, text, window):
+                continue  # the duplicate check drops it; the call still succeeds
             if self._member_hour.hit(userid) and self._member_minute.hit(userid):
                 self.messages.append((userid, text))  # beyond the per-member limits: dropped silently
         return self.ok(**invalid, unlicenseduser="", msgid=f"{self.rng.getrandbits(96):024x}")
+
+    def _duplicate_window(self, body: dict[str, Any]) -> float:
+        """Seconds of the duplicate check (0 when off): default 1800, at most 4 h (§2.6)."""
+        if str(body.get("enable_duplicate_check", 0)) != "1":
+            return 0.0
+        interval = self.int_value(body.get("duplicate_check_interval", 1800), 40058)
+        if not 0 < interval <= 14_400:
+            raise WeComFault(40058)
+        return float(interval)
+
+    def _first_within(self, userid: str, text: str, window: float) -> bool:
+        """Record a checked message; False when the same text reached ``userid`` within ``window``."""
+        now, key = self.clock(), (userid, text)
+        last = self.duplicate_check.get(key)
+        if last is not None and now - last < window:
+            return False
+        self.duplicate_check[key] = now
+        return True
 
     @staticmethod
     def _content(body: dict[str, Any]) -> str:

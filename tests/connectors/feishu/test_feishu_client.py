@@ -10,8 +10,10 @@ import respx
 from pydantic import SecretStr
 
 from connectors._errors import (
+    AlreadyExists,
     AuthError,
     CapacityExceeded,
+    Conflict,
     InvalidPayload,
     NotFound,
     PermissionDenied,
@@ -74,51 +76,88 @@ def test_token_request_and_bearer_header(router, client):
 
 def test_chat_member_writes_carry_member_id_type_and_id_list(router, client):
     token(router, "t-1")
-    add = router.post(f"{API}/im/v1/chats/oc_1/members", params={"member_id_type": "open_id", "succeed_type": "1"})
+    add = router.post(f"{API}/im/v1/chats/oc_1/members", params={"member_id_type": "user_id", "succeed_type": "1"})
     add.mock(return_value=ok({"invalid_id_list": ["x"], "not_existed_id_list": []}))
-    remove = router.delete(f"{API}/im/v1/chats/oc_1/members", params={"member_id_type": "open_id"})
+    remove = router.delete(f"{API}/im/v1/chats/oc_1/members", params={"member_id_type": "user_id"})
     remove.mock(return_value=ok({"invalid_id_list": []}))
-    owner = router.put(f"{API}/im/v1/chats/oc_1", params={"user_id_type": "open_id"}).mock(return_value=ok())
+    owner = router.put(f"{API}/im/v1/chats/oc_1", params={"user_id_type": "user_id"}).mock(return_value=ok())
+    members = router.get(f"{API}/im/v1/chats/oc_1/members", params={"member_id_type": "user_id"})
+    members.mock(return_value=ok({"items": [{"member_id_type": "user_id", "member_id": "amy"}], "has_more": False}))
 
-    assert client.add_chat_members("oc_1", ["ou_a", "x"])["invalid_id_list"] == ["x"]
-    client.remove_chat_members("oc_1", ["ou_b"])
-    client.set_chat_owner("oc_1", "ou_a")
+    assert client.add_chat_members("oc_1", ["amy", "x"])["invalid_id_list"] == ["x"]
+    client.remove_chat_members("oc_1", ["ben"])
+    client.set_chat_owner("oc_1", "amy")
+    assert [m.member_id for m in client.list_chat_members("oc_1")] == ["amy"]
 
-    assert json.loads(add.calls[0].request.content) == {"id_list": ["ou_a", "x"]}
-    assert json.loads(remove.calls[0].request.content) == {"id_list": ["ou_b"]}
-    assert json.loads(owner.calls[0].request.content) == {"owner_id": "ou_a"}
+    assert json.loads(add.calls[0].request.content) == {"id_list": ["amy", "x"]}
+    assert json.loads(remove.calls[0].request.content) == {"id_list": ["ben"]}
+    assert json.loads(owner.calls[0].request.content) == {"owner_id": "amy"}
     assert client.writes == 3
 
 
 def test_message_content_is_a_json_string_with_uuid(router, client):
     token(router, "t-1")
-    route = router.post(f"{API}/im/v1/messages", params={"receive_id_type": "open_id"})
+    route = router.post(f"{API}/im/v1/messages", params={"receive_id_type": "user_id"})
     route.mock(return_value=ok({"message_id": "om_1"}))
 
-    assert client.send_text("ou_a", "你好", "u-1") == "om_1"
+    assert client.send_text("amy", "你好", "u-1") == "om_1"
 
     body = json.loads(route.calls[0].request.content)
-    assert body == {"receive_id": "ou_a", "msg_type": "text", "content": '{"text": "你好"}', "uuid": "u-1"}
+    assert body == {"receive_id": "amy", "msg_type": "text", "content": '{"text": "你好"}', "uuid": "u-1"}
 
 
-def test_drive_calls_carry_type_and_member_type(router, client):
+def test_drive_calls_carry_type_and_member_type_userid(router, client):
     token(router, "t-1")
     base = f"{API}/drive/v1/permissions/doxcn1/members"
     add = router.post(base, params={"type": "docx", "need_notification": "false"}).mock(return_value=ok())
-    put = router.put(f"{base}/ou_a", params={"type": "docx"}).mock(return_value=ok())
-    delete = router.delete(f"{base}/ou_a", params={"type": "docx", "member_type": "openid"}).mock(return_value=ok())
+    put = router.put(f"{base}/amy", params={"type": "docx"}).mock(return_value=ok())
+    delete = router.delete(f"{base}/amy", params={"type": "docx", "member_type": "userid"}).mock(return_value=ok())
     transfer = router.post(f"{base}/transfer_owner", params={"type": "docx", "remove_old_owner": "false",
                                                              "old_owner_perm": "view"}).mock(return_value=ok())
 
-    client.add_permission_member("doxcn1", "docx", "ou_a", "edit")
-    client.update_permission_member("doxcn1", "docx", "ou_a", "full_access")
-    client.delete_permission_member("doxcn1", "docx", "ou_a")
-    client.transfer_owner("doxcn1", "docx", "ou_b")
+    client.add_permission_member("doxcn1", "docx", "amy", "edit")
+    client.update_permission_member("doxcn1", "docx", "amy", "full_access")
+    client.delete_permission_member("doxcn1", "docx", "amy")
+    client.transfer_owner("doxcn1", "docx", "ben")
 
-    assert json.loads(add.calls[0].request.content) == {"member_type": "openid", "member_id": "ou_a", "perm": "edit"}
-    assert json.loads(put.calls[0].request.content) == {"member_type": "openid", "perm": "full_access"}
+    assert json.loads(add.calls[0].request.content) == {"member_type": "userid", "member_id": "amy", "perm": "edit"}
+    assert json.loads(put.calls[0].request.content) == {"member_type": "userid", "perm": "full_access"}
     assert delete.call_count == 1
-    assert json.loads(transfer.calls[0].request.content) == {"member_type": "openid", "member_id": "ou_b"}
+    assert json.loads(transfer.calls[0].request.content) == {"member_type": "userid", "member_id": "ben"}
+
+
+def test_user_writes_name_users_by_user_id_and_creates_carry_client_token(router, client):
+    token(router, "t-1")
+    ids = {"user_id_type": "user_id", "department_id_type": "department_id"}
+    create = router.post(f"{API}/contact/v3/users", params={**ids, "client_token": "k-1"})
+    create.mock(return_value=ok({"user": {"user_id": "amy", "open_id": "ou_1"}}))
+    patch = router.patch(f"{API}/contact/v3/users/amy", params=ids).mock(return_value=ok({"user": {}}))
+    delete = router.delete(f"{API}/contact/v3/users/amy", params={"user_id_type": "user_id"}).mock(return_value=ok())
+    dept = router.post(f"{API}/contact/v3/departments", params={**ids, "client_token": "k-2"})
+    dept.mock(return_value=ok({"department": {"department_id": "D1", "name": "Night"}}))
+
+    assert client.create_user({"user_id": "amy", "name": "Amy"}, "k-1").open_id == "ou_1"
+    client.patch_user("amy", {"name": "Amy B"})
+    client.delete_user("amy")
+    assert client.create_department("Night", "0", "k-2").department_id == "D1"
+
+    assert json.loads(patch.calls[0].request.content) == {"name": "Amy B"}
+    assert json.loads(dept.calls[0].request.content) == {"name": "Night", "parent_department_id": "0"}
+    assert delete.call_count == 1 and client.writes == 4
+
+
+def test_users_by_open_id_batches_of_50_with_repeated_user_ids(router, client):
+    token(router, "t-1")
+    route = router.get(f"{API}/contact/v3/users/batch")
+    route.side_effect = lambda request: ok({"items": [
+        {"open_id": i, "user_id": "u" + i[3:]} for i in request.url.params.get_list("user_ids")]})
+    open_ids = [f"ou_{i}" for i in range(60)]
+
+    found = client.users_by_open_id([*open_ids, "ou_0"])
+
+    assert len(found) == 60 and found["ou_7"].user_id == "u7"
+    assert [len(c.request.url.params.get_list("user_ids")) for c in route.calls] == [50, 10]
+    assert route.calls[0].request.url.params["user_id_type"] == "open_id"
 
 
 # --- paging ------------------------------------------------------------------------------
@@ -128,14 +167,15 @@ def test_users_are_paged_by_page_token(router, client):
     token(router, "t-1")
     route = router.get(f"{API}/contact/v3/users/find_by_department")
     route.side_effect = [
-        ok({"items": [{"open_id": "ou_1"}], "has_more": True, "page_token": "P2"}),
-        ok({"items": [{"open_id": "ou_2"}], "has_more": False}),
+        ok({"items": [{"user_id": "u1", "open_id": "ou_1"}], "has_more": True, "page_token": "P2"}),
+        ok({"items": [{"user_id": "u2", "open_id": "ou_2"}], "has_more": False}),
     ]
 
-    assert [u.open_id for u in client.list_department_users("0")] == ["ou_1", "ou_2"]
+    assert [u.user_id for u in client.list_department_users("0")] == ["u1", "u2"]
 
     first, second = (c.request.url.params for c in route.calls)
     assert (first["department_id"], first["page_size"], "page_token" in first) == ("0", "50", False)
+    assert (first["user_id_type"], first["department_id_type"]) == ("user_id", "department_id")
     assert second["page_token"] == "P2"
 
 
@@ -155,7 +195,8 @@ def test_a_repeated_page_token_raises(router, client):
     (232006, 400, NotFound), (232009, 400, NotFound), (232011, 403, PermissionDenied),
     (232014, 400, PermissionDenied), (232017, 400, PermissionDenied), (232013, 400, CapacityExceeded),
     (1063005, 404, NotFound), (1063002, 403, PermissionDenied), (1063004, 403, PermissionDenied),
-    (1063001, 400, InvalidPayload), (41050, 400, PermissionDenied), (40004, 403, PermissionDenied),
+    (1063001, 400, InvalidPayload), (41050, 400, NotFound), (40004, 403, PermissionDenied),
+    (40015, 400, NotFound), (41001, 400, AlreadyExists), (41011, 400, AlreadyExists), (41003, 409, Conflict),
     (99999, 500, TransientError), (99999, 404, NotFound),
 ])
 def test_codes_select_the_error_class(code, status, cls):
@@ -184,9 +225,9 @@ def test_transient_drive_codes_are_retried(router, client, sleeps):
 def test_token_error_refreshes_once_and_resends(router, client):
     tok = token(router, "t-1", "t-2")
     route = router.get(f"{API}/im/v1/chats/oc_1")
-    route.side_effect = [err(99991663), ok({"name": "N", "owner_id": "ou_a"})]
+    route.side_effect = [err(99991663), ok({"name": "N", "owner_id": "amy"})]
 
-    assert client.get_chat("oc_1").owner_id == "ou_a"
+    assert client.get_chat("oc_1").owner_id == "amy"
 
     assert tok.call_count == 2
     # the auth flow resends the same request object, re-headed
@@ -235,5 +276,5 @@ def test_a_non_idempotent_transfer_is_not_resent_after_a_5xx(router, client, sle
     route = router.post(f"{API}/drive/v1/permissions/d/members/transfer_owner").mock(return_value=err(1066001, 500))
 
     with pytest.raises(TransientError):
-        client.transfer_owner("d", "docx", "ou_b")
+        client.transfer_owner("d", "docx", "ben")
     assert route.call_count == 1
