@@ -75,7 +75,7 @@ def sandbox_serve(port: int = typer.Option(8700, "--port", help="first port; one
                   fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=1.0,
                                                    help="share of requests answered with an injected fault"),
                   fault_seed: int = typer.Option(1, "--fault-seed", help="seed of the fault schedule")) -> None:
-    """Serve the WeCom and DingTalk sandboxes on 127.0.0.1 until interrupted."""
+    """Serve every service's sandbox (chat, form and meeting services) on 127.0.0.1 until interrupted."""
     from flows.sandbox_serve import serve_sandboxes
 
     serve_sandboxes(console, port=port, info=info, people=people, seed=seed, fault_rate=fault_rate,

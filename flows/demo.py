@@ -22,6 +22,7 @@ from pathlib import Path
 
 from connectors import sandbox_class
 
+DEMO_SERVICES = ("wecom", "dingtalk", "feishu")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉健俊帆宇欣怡晨阳雪梅"
 TEAMS = {"community": "社区服务组", "training": "培训组", "medical": "医疗组", "psych": "心理支持组", "tech": "技术组"}
@@ -113,13 +114,14 @@ def _row(p: Member, mobile: str) -> list[str]:
 
 
 def seed_sandboxes(people: list[Member], seed: int) -> tuple[dict, dict]:
-    """Seeded WeCom and DingTalk sandboxes, and the ids of the chats that already exist."""
+    """Seeded WeCom, DingTalk and Feishu sandboxes, and the ids of the chats and documents that already exist."""
     rng = random.Random(seed + 1)
-    wecom, dingtalk = sandbox_class("wecom")(seed=seed), sandbox_class("dingtalk")(seed=seed)
-    chats = {"wecom": {}, "dingtalk": {}}
-    _seed_wecom(wecom, people, rng, chats["wecom"])
-    _seed_dingtalk(dingtalk, people, rng, chats["dingtalk"])
-    return {"wecom": wecom, "dingtalk": dingtalk}, chats
+    sandboxes = {s: sandbox_class(s)(seed=seed) for s in DEMO_SERVICES}
+    chats: dict[str, dict[str, str]] = {s: {} for s in DEMO_SERVICES}
+    _seed_wecom(sandboxes["wecom"], people, rng, chats["wecom"])
+    _seed_dingtalk(sandboxes["dingtalk"], people, rng, chats["dingtalk"])
+    _seed_feishu(sandboxes["feishu"], people, rng, chats["feishu"])
+    return sandboxes, chats
 
 
 def _strangers(rng: random.Random, count: int, prefix: str) -> list[tuple[str, str, str]]:
@@ -182,6 +184,25 @@ def _seed_dingtalk(sb, people: list[Member], rng: random.Random, chats: dict) ->
         chats["command"] = sb.add_chat(None, "指挥部", plain, command)
 
 
+def _seed_feishu(sb, people: list[Member], rng: random.Random, docs: dict) -> None:
+    # only the tech and psych teams moved to Feishu so far; the shared docs live there
+    accounts = {}
+    for i, p in enumerate(people):
+        if i == 0 or (p.team in ("tech", "psych", "training") and rng.random() < 0.7):
+            accounts[p.pid] = sb.add_user(f"fs{i:05d}", p.name, mobile=_messy(rng, p.mobile), email=p.email)
+    stranger = sb.add_user("fsext1", "外部顾问", mobile="19900000001")
+    owner = accounts[people[0].pid]  # the coordinator who wrote the handbook
+    docs["handbook"] = sb.add_doc("doxcnDemoHandbook2020", "docx", "志愿者手册", owner)
+    docs["cases"] = sb.add_doc("fldcnDemoCases2020", "folder", "个案资料", owner)
+    sb.grant("doxcnDemoHandbook2020", stranger, "view")  # shared by hand with an outside adviser
+    gone = [accounts[p.pid] for p in people if p.status == "left" and p.pid in accounts]
+    active = [accounts[p.pid] for p in people[1:] if p.status == "active" and p.pid in accounts]
+    for uid in gone[:2]:
+        sb.grant("fldcnDemoCases2020", uid, "edit")  # leavers who still hold the case files
+    for uid in active[:3]:
+        sb.grant("doxcnDemoHandbook2020", uid, "full_access")  # more than anyone needs
+
+
 def _is_coordinator(people: list[Member], pid: str) -> bool:
     return any(p.pid == pid and "coordinator" in p.roles for p in people)
 
@@ -199,7 +220,7 @@ def save_sandboxes(folder: Path, sandboxes: dict) -> None:
 def load_sandboxes(folder: Path, seed: int) -> dict | None:
     """The sandboxes saved by the last run, or None when there are none."""
     out = {}
-    for name in ("wecom", "dingtalk"):
+    for name in DEMO_SERVICES:
         path = folder / f"{name}.pickle"
         if not path.exists():
             return None
@@ -209,4 +230,4 @@ def load_sandboxes(folder: Path, seed: int) -> dict | None:
     return out
 
 
-__all__ = ["generate", "load_sandboxes", "save_sandboxes", "seed_sandboxes", "write_roster_csv"]
+__all__ = ["DEMO_SERVICES", "generate", "load_sandboxes", "save_sandboxes", "seed_sandboxes", "write_roster_csv"]

@@ -31,6 +31,7 @@ guards: {{max_removal_fraction: 0.10, max_removals: 50}}
 services:
   wecom: {{leavers: remove, unknown_members: keep, userid_prefix: m}}
   dingtalk: {{leavers: remove, unknown_members: keep, userid_prefix: m}}
+  feishu: {{leavers: remove, unknown_members: keep, userid_prefix: m}}
 roles:
 {roles}
 teams:
@@ -49,6 +50,7 @@ resources:
 {chat('dingtalk', 'command', '指挥部')}
 {chat('dingtalk', 'medical-chat', '医疗组群')}
 {chat('dingtalk', 'training-chat', '培训群')}
+{feishu_resources(chats.get('feishu', {}))}
 rules:
   - name: everyone
     description: every active volunteer is in the WeCom all-hands chat
@@ -76,6 +78,7 @@ rules:
     description: coordinators on the command tier own the command chats
     when: {{role: coordinator, tier: 三线}}
     grant: [{{resource: wecom/command, level: owner}}, {{resource: dingtalk/command, level: owner}}]
+{feishu_rules(chats.get('feishu', {}))}
 successors:                   # who takes over what a leaver owns, by the leaver's role
   coordinator: coordinator
   doctor: coordinator
@@ -85,6 +88,34 @@ forms:                        # signup forms: answer codes → person attributes
 {form_mapping('signup', *signup_codes('jinshuju'))}
 {form_mapping('signup-wjx', *signup_codes('wenjuanxing'))}
 """
+
+
+def feishu_resources(docs: dict[str, str]) -> str:
+    """The Feishu documents the demo shares (documents are named by id: Muster never creates them)."""
+    if not docs:
+        return ""
+    return f"""\
+  feishu:                     # documents: external_id is "<type>:<token>" from the document's URL
+    - {{key: handbook, kind: doc, name: 志愿者手册, external_id: '{docs['handbook']}'}}
+    - {{key: cases, kind: folder, name: 个案资料, external_id: '{docs['cases']}'}}"""
+
+
+def feishu_rules(docs: dict[str, str]) -> str:
+    """Document access as grants: team or role → document → view / edit / manage."""
+    if not docs:
+        return ""
+    return """\
+  - name: handbook-readers
+    description: the teams that work in Feishu read the handbook
+    when: {team: [tech, psych, training]}
+    grant: {resource: feishu/handbook, level: view}
+  - name: coordinators-docs
+    when: {role: coordinator}
+    grant: [{resource: feishu/handbook, level: edit}, {resource: feishu/cases, level: manage}]
+  - name: counsellors-cases
+    description: case files are for counsellors only (confidential tier)
+    when: {role: counsellor}
+    grant: {resource: feishu/cases, level: view}"""
 
 
 SIGNUP_NAME = "志愿者报名表"
@@ -137,7 +168,7 @@ def form_mapping(name: str, fields: dict[str, str], choices: dict[str, dict[str,
 
 def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: bool) -> str:
     """muster.yaml for the sandboxes: in-process (demo) or served over HTTP (``sandbox serve``)."""
-    wc, dt = credentials["wecom"], credentials["dingtalk"]
+    wc, dt, fs = credentials["wecom"], credentials["dingtalk"], credentials.get("feishu")
     extra = "    sandbox: true\n" if in_process else ""
     # the contacts-sync (通讯录同步) secret: WeCom writes users and departments only with it
     contacts = "    contacts_secret: {env: MUSTER_WECOM_CONTACTS_SECRET}\n" if wc.get("contacts_secret") else ""
@@ -158,7 +189,36 @@ services:
     appkey: {dt['appkey']}
     appsecret: {{env: MUSTER_DINGTALK_SECRET}}
     agentid: {dt['agentid']}
-{extra}{forms_config(credentials)}"""
+{extra}{_feishu_config(fs, extra)}{forms_config(credentials)}{meetings_config(credentials)}"""
+
+
+def _feishu_config(fs: dict | None, extra: str) -> str:
+    if not fs:
+        return ""
+    return f"""\
+  feishu:                     # 飞书: a self-built app with contact, im and drive rights
+    base_url: {fs.get('base_url', 'https://open.feishu.cn')}
+    app_id: {fs['app_id']}
+    app_secret: {{env: MUSTER_FEISHU_SECRET}}
+{extra}"""
+
+
+def meetings_config(credentials: dict[str, dict]) -> str:
+    """The meetings section for a served Tencent Meeting sandbox, empty without one."""
+    tm = credentials.get("tencent_meeting")
+    if not tm:
+        return ""
+    return f"""\
+meetings:                     # training sessions and the service hours they earn
+  tencent_meeting:
+    base_url: {tm['base_url']}
+    app_id: '{tm['app_id']}'
+    sdk_id: '{tm['sdk_id']}'
+    secret_id: {tm['secret_id']}
+    secret_key: {{env: MUSTER_TM_SECRET_KEY}}
+    operator_id: {tm['operator_id']}
+    userid_from: {tm.get('userid_from') or 'wecom'}
+"""
 
 
 def forms_config(credentials: dict[str, dict]) -> str:

@@ -25,6 +25,7 @@ import csv
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ SERVICE = "tencent_meeting"
 CERTIFIED = ("confirmed", "corrected")  # records a coordinator certified
 MAX_MINUTES = 24 * 60
 INVITEES_MAX = 2000  # the invitee PUT takes at most 2000 (reference §4.3)
+RECOMPUTE_MEETINGS = 20  # meetings whose attendance and records are held in memory at once
 RECORD_HEADER = ["姓名 name", "证件号码 id number", "活动名称 activity", "服务日期 date", "服务时长 hours",
                  "组织方 organiser"]
 NOTE_HEADER = "备注 note"
@@ -304,29 +306,47 @@ def collect(ws: Workspace, meeting_ids: list[str] | None = None, *, service: str
 
 def recompute(ws: Workspace, meetings: list[dict], out: Collected | None = None, *,
               service: str = SERVICE) -> Collected:
-    """Hours of these meetings from their stored attendance; certified records are never changed."""
+    """Hours of these meetings from their stored attendance; certified records are never changed.
+
+    Meetings are done ``RECOMPUTE_MEETINGS`` at a time (each batch in its own transaction), so
+    memory follows the batch, not the month.
+    """
     out = out or Collected(meetings=len(meetings))
-    rows = state.attendance_of(ws.db, service, [m["meeting_id"] for m in meetings])
     acc = accounts(ws, service)
     links = dict(acc.linked)
+    ordered = sorted(meetings, key=lambda m: m["meeting_id"])
+    for i in range(0, len(ordered), RECOMPUTE_MEETINGS):
+        _recompute_batch(ws, ordered[i : i + RECOMPUTE_MEETINGS], out, acc, links, service)
+    return out
+
+
+def _recompute_batch(ws: Workspace, meetings: list[dict], out: Collected, acc: Accounts, links: dict[str, str],
+                     service: str) -> None:
+    rows = state.attendance_of(ws.db, service, [m["meeting_id"] for m in meetings])
+    linked = []
     for userid in sorted({r.external_id for r in rows} - set(links)):
         if userid in acc.via:
             links[userid] = acc.via[userid]
-            out.linked.append(Identity(service=service, external_id=userid, person_id=acc.via[userid],
-                                       matched_by=f"userid_from:{acc.source}"))
-    if out.linked:
-        state.link(ws.db, out.linked)
+            linked.append(Identity(service=service, external_id=userid, person_id=acc.via[userid],
+                                   matched_by=f"userid_from:{acc.source}"))
+    if linked:
+        state.link(ws.db, linked)
+        out.linked += linked
     infos = {m["meeting_id"]: MeetingInfo(m["meeting_id"], m["subject"], m["organiser"],
                                           datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"]))
              for m in meetings}
     records = compute_hours(rows, infos, links, ws.policy.hours)
     names = {(r.meeting_id, r.external_id): r.name for r in rows if r.name}
+    del rows
     report = state.store_hours(ws.db, records, names)
-    out.added, out.updated, out.unchanged = report["added"], report["updated"], report["unchanged"]
-    out.evidence_changed = report["evidence_changed"]
-    ids = {(r["meeting_id"], r["external_id"]): r for r in state.hours_ledger(ws.db, service=service)}
-    out.unmatched = [ids[(r.meeting_id, r.external_id)] for r in records if r.person_id is None]
-    return out
+    out.added += report["added"]
+    out.updated += report["updated"]
+    out.unchanged += report["unchanged"]
+    out.evidence_changed += report["evidence_changed"]
+    unmatched = [r for r in records if r.person_id is None]
+    for meeting_id in sorted({r.meeting_id for r in unmatched}):
+        ids = {r["external_id"]: r for r in state.hours_ledger(ws.db, service=service, meeting_id=meeting_id)}
+        out.unmatched += [ids[r.external_id] for r in unmatched if r.meeting_id == meeting_id]
 
 
 def confirm(ws: Workspace, ids: list[int] | None = None, *, meeting: str | None = None, by: str,
@@ -490,21 +510,20 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def _write_xlsx(path: Path, header: list[str], rows: list[list], stats: list[list]) -> None:
+    """Both sheets, streamed (write-only: no cell objects are kept); column widths from the first 50 rows."""
     from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "服务记录 records"
-    sheet.append(header)
-    for row in rows:
-        sheet.append([_num(v) if isinstance(v, float) else v for v in row])
-    summary = book.create_sheet("统计 statistics")
-    for row in stats:
-        summary.append(row)
-    for ws_ in (sheet, summary):
-        for column in ws_.columns:
-            ws_.column_dimensions[column[0].column_letter].width = max(12, *(len(str(c.value or "")) + 4
-                                                                            for c in column[:50]))
+    book = Workbook(write_only=True)
+    records = ([_num(v) if isinstance(v, float) else v for v in row] for row in rows)
+    for title, table in (("服务记录 records", chain([header], records)), ("统计 statistics", iter(stats))):
+        sheet = book.create_sheet(title)
+        first = list(islice(table, 50))
+        for i in range(max(map(len, first), default=0)):
+            sheet.column_dimensions[get_column_letter(i + 1)].width = max(
+                12, *(len(str((r[i] if i < len(r) else None) or "")) + 4 for r in first))
+        for row in chain(first, table):
+            sheet.append(row)
     book.save(path)
 
 

@@ -44,7 +44,7 @@ def _from_sandbox(folder: Path, info_path: Path) -> tuple[dict[str, str], list[s
 
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        chats = {s: info[s]["chats"] for s in ("wecom", "dingtalk")}
+        chats = {s: info[s]["chats"] for s in ("wecom", "dingtalk", "feishu") if s in info}
         people, seed = info["wecom"]["people"], info["wecom"]["seed"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"not the JSON of `muster sandbox serve --info`: {exc}", file=info_path) from None
@@ -57,6 +57,9 @@ def _from_sandbox(folder: Path, info_path: Path) -> tuple[dict[str, str], list[s
              *([f"  export MUSTER_WECOM_CONTACTS_SECRET={info['wecom']['contacts_secret']}"]
                if info["wecom"].get("contacts_secret") else []),
              f"  export MUSTER_DINGTALK_SECRET={info['dingtalk']['appsecret']}",
+             *([f"  export MUSTER_FEISHU_SECRET={info['feishu']['app_secret']}"] if info.get("feishu") else []),
+             *([f"  export MUSTER_TM_SECRET_KEY={info['tencent_meeting']['secret_key']}"]
+               if info.get("tencent_meeting") else []),
              *_form_notes(info),
              "  muster roster import roster.csv && muster plan"]
     return texts, notes

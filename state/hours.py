@@ -172,26 +172,41 @@ def store_hours(
     records = list(records)
     now = utc_now()
     report: dict[str, Any] = {"added": 0, "updated": 0, "unchanged": 0, "evidence_changed": []}
+    added: list[dict] = []
+    changed: list[tuple[int, dict]] = []
     with db.atomic():
         stored = _records_of(db, {(r.service, r.meeting_id) for r in records})
         for rec in records:
             fresh = _record_fields(rec, names.get((rec.meeting_id, rec.external_id)))
             current = stored.get((rec.service, rec.meeting_id, rec.external_id))
             if current is None:
-                db["hours_records"].insert({**fresh, "credited": fresh["hours"], "status": "computed",
-                                            "computed_at": now}, pk="id")
-                report["added"] += 1
+                added.append({"name": None, **fresh, "credited": fresh["hours"], "status": "computed",
+                              "computed_at": now})
             elif current["status"] == "computed":
                 if all(current[k] == v for k, v in fresh.items()):
                     report["unchanged"] += 1
                 else:
-                    db["hours_records"].update(current["id"], {**fresh, "credited": fresh["hours"],
-                                                               "computed_at": now})
-                    report["updated"] += 1
+                    changed.append((current["id"], {**fresh, "credited": fresh["hours"], "computed_at": now}))
             else:
                 report["unchanged"] += 1
                 _note_evidence(db, current, fresh, report)
+        # one statement per batch, not one sqlite-utils call (a schema look-up each) per record
+        if added:
+            db["hours_records"].insert_all(added, pk="id")
+        _update_records(db, changed)
+    report["added"], report["updated"] = len(added), len(changed)
     return report
+
+
+def _update_records(db: sqlite_utils.Database, changes: Sequence[tuple[int, dict]]) -> None:
+    """``UPDATE`` these records by id, one ``executemany`` per set of columns changed."""
+    by_columns: dict[tuple[str, ...], list[list]] = {}
+    for record_id, fields in changes:
+        columns = tuple(sorted(fields))
+        by_columns.setdefault(columns, []).append([*(fields[c] for c in columns), record_id])
+    for columns, params in by_columns.items():
+        sets = ", ".join(f"[{c}] = ?" for c in columns)
+        db.conn.executemany(f"UPDATE hours_records SET {sets} WHERE id = ?", params)
 
 
 def _note_evidence(db: sqlite_utils.Database, current: dict, fresh: dict, report: dict) -> None:
@@ -251,12 +266,13 @@ def confirm_hours(
             if row["person_id"] is None:
                 out["skipped"][rid] = "not credited until linked to a person"
                 continue
-            db["hours_records"].update(rid, {"status": "confirmed", "confirmed_by": by, "confirmed_at": now})
             out["confirmed"].append(rid)
             entries.append({"run_id": run_id, "actor": actor, "action": "confirm hours", "service": row["service"],
                             "target": f"meeting:{row['meeting_id']}", "object_id": row["person_id"],
                             "reason": f"{row['subject']} {row['day']}", "approved_by": by,
                             "detail": {"record": rid, "hours": row["credited"], "minutes": row["minutes"]}})
+        _update_records(db, [(rid, {"status": "confirmed", "confirmed_by": by, "confirmed_at": now})
+                             for rid in out["confirmed"]])
         if entries:
             append_many(db, entries)
     return out

@@ -7,10 +7,15 @@ needs the file type next to the token (1063001 otherwise). Grants are written wi
 per 50 collaborators; collaborators the app cannot see (other tenants, chats,
 departments) are left out, as Muster cannot name them. Levels: ``view``/``edit`` are
 Feishu's, Muster's ``manage`` is ``full_access``.
+
+A doc/folder's title and owner come from its metadata (``metas/batch_query``); a doc that
+is deleted or out of the app's reach is ``NotFound``/``PermissionDenied``. ``list_folder``
+walks a folder's files (``drive/v1/files``) and every sub-folder's below it, once each.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 from connectors._errors import InvalidPayload
@@ -22,10 +27,38 @@ PERM_TO_LEVEL = {"view": "view", "edit": "edit", "full_access": "manage", "owner
 
 
 class DocAccess:
-    """``list_grants``, ``apply_access`` and ``transfer_owner`` for a connector holding ``client``."""
+    """``get_document``, ``list_folder``, grants and ``transfer_owner`` for a connector holding ``client``."""
 
     name = "feishu"
     client: FeishuClient
+
+    def get_document(self, kind: str, external_id: str) -> Group:
+        """A doc/folder with its title and owner (``user_id``), read from its metadata."""
+        doc_type, token = doc_id(Group(service=self.name, kind=kind, external_id=external_id, name=external_id))
+        meta = self.client.get_meta(token, doc_type)
+        return Group(service=self.name, kind=kind, external_id=external_id, name=meta.title or external_id,
+                     owner=meta.owner_id or None)
+
+    def list_folder(self, folder: Group) -> Iterator[Group]:
+        """Every file in a folder and, breadth first, in its sub-folders (each yielded too), once each.
+
+        Types a doc id cannot name (``shortcut``) are skipped; a folder met twice is not
+        walked again, so a cycle cannot loop.
+        """
+        doc_type, token = doc_id(folder)
+        if doc_type != "folder":
+            raise InvalidPayload(f"{folder.external_id} is not a folder", service=self.name)
+        seen, queue = {token}, deque([token])
+        while queue:
+            for item in self.client.list_files(queue.popleft()):
+                if item.type not in DOC_TYPES or item.token in seen:
+                    continue
+                seen.add(item.token)
+                if item.type == "folder":
+                    queue.append(item.token)
+                yield Group(service=self.name, kind="folder" if item.type == "folder" else "doc",
+                            external_id=f"{item.type}:{item.token}", name=item.name or item.token,
+                            owner=item.owner_id or None)
 
     def list_grants(self, group: Group) -> Iterator[Member]:
         """Collaborators of a doc/folder that are users of this tenant, levels mapped to ours.

@@ -14,14 +14,17 @@ sent as ``Authorization: Bearer``. It lives ≤2 h; like the SDK (``core.token.m
 auth flow fetches a new one and sends the call once more.
 
 Rate limits are per API × app × tenant in tiers (§3.2); the APIs used here sit in the
-50/s tier (chat members add: 1000/min & 50/s), so calls are spaced at 45/s per path. A
+"1000/min & 50/s" tier (chat members add, messages), so calls are spaced at 45/s per path
+and at most 990 go out per path in any minute. A
 429 / ``99991400`` is waited out for ``x-ogw-ratelimit-reset`` seconds.
 
 Users are named by ``user_id`` everywhere (``user_id_type=user_id`` on contact and chat
 calls, ``member_id_type=user_id`` on chat members, ``receive_id_type=user_id`` on
 messages, ``member_type=userid`` on drive writes); departments by ``department_id``. The
 drive member listing has no id-type query and names users by ``openid``: ``users_by_open_id``
-maps those back. Creates carry an idempotency key (``client_token`` / ``uuid``), so a
+maps those back. Document metadata (title, owner) comes from ``POST drive/v1/metas/batch_query``
+(a read, though a POST: not counted as a write) and a folder's files from ``GET drive/v1/files``,
+both with ``user_id_type=user_id``. Creates carry an idempotency key (``client_token`` / ``uuid``), so a
 resent create answers the first result and they are retried like any idempotent call.
 """
 
@@ -56,6 +59,8 @@ from connectors.feishu.models import (
     FeishuChat,
     FeishuChatMember,
     FeishuDepartment,
+    FeishuFile,
+    FeishuMeta,
     FeishuPermissionMember,
     FeishuUser,
 )
@@ -74,8 +79,14 @@ MEMBER_BATCH = 50  # chat members add/remove: id_list ≤ 50 per call (unverifie
 CHAT_CAP = 5000  # members of a normal group (232013, §3.2)
 QPS_PER_API = 50  # the "1000/min & 50/s" tier (§3.2, §3.4)
 CLIENT_QPS = 45.0  # 10 % headroom
+CLIENT_QPM = 990  # the tier's 1000 a minute, less a little for clock skew
 RATE_LIMIT_WAIT = 1.0  # when a rate-limit answer carries no x-ogw-ratelimit-reset
 SUCCEED_PARTIAL = 1  # succeed_type=1: add every usable id, list the rest (§3.4)
+META_BATCH = 200  # metas/batch_query: request_docs ≤ 200 per call
+FILES_PAGE_SIZE = 200  # drive/v1/files: page_size ≤ 200
+META_API = "/drive/v1/metas/batch_query"
+READ_POSTS = frozenset({META_API})  # POSTs that only read: not counted as writes
+META_NOT_FOUND = 970005
 
 TOKEN_CODES = frozenset({99991663})  # invalid / expired tenant_access_token (§3.1)
 PERMS = ("view", "edit", "full_access")  # drive perm values (§3.5)
@@ -113,6 +124,18 @@ CODES: dict[int, type[ConnectorError]] = {
     1063006: RateLimited,
     1066001: TransientError,
     1066002: TransientError,  # concurrency error, retry
+    # drive metas/batch_query: codes of failed_list rows (a doc that failed, not the call)
+    970002: InvalidPayload,  # unsupported doc_type
+    970003: PermissionDenied,  # no permission to read the meta
+    970005: NotFound,  # not found, or deleted
+    # drive files listing (the file/list error table)
+    1061001: TransientError,  # internal error
+    1061002: InvalidPayload,  # params error
+    1061003: NotFound,  # not found
+    1061004: PermissionDenied,  # forbidden
+    1061005: AuthError,  # auth failed
+    1061007: NotFound,  # file has been deleted
+    1064001: InvalidPayload,  # page size out of limit
     # contact (§3.2, the contact v3 error tables)
     40004: PermissionDenied,  # department outside the app's contact scope (HTTP 403)
     40014: PermissionDenied,  # no authority over the parent department
@@ -202,7 +225,8 @@ class FeishuClient(ApiClient):
                  rate_limit: bool = True, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.auth = FeishuAuth(base_url, app_id, app_secret, clock=clock)
-        limiter = RateLimiter(CLIENT_QPS if rate_limit else None, clock=clock, sleep=sleep)
+        limiter = RateLimiter(CLIENT_QPS if rate_limit else None, clock=clock, sleep=sleep,
+                              windows=((CLIENT_QPM, 60.0),) if rate_limit else ())
         super().__init__(base_url, auth=self.auth, transport=transport, retry=retry, limiter=limiter,
                          headers={"Content-Type": "application/json; charset=utf-8"})
         self.write_calls = 0  # write API calls (GET and POST share paths, so counted by method here)
@@ -227,17 +251,22 @@ class FeishuClient(ApiClient):
              idempotent: bool | None = None) -> dict[str, Any]:
         """One call under ``/open-apis``; returns ``data`` (``{}`` when absent)."""
         api = PREFIX + path
-        if method != "GET":
+        if method != "GET" and path not in READ_POSTS:
             self.write_calls += 1
         payload = self.request(method, api, params=params, json=json, idempotent=idempotent)
         return (payload or {}).get("data") or {}
 
-    def pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Every item of a ``page_token``/``has_more`` listing, all pages."""
+    def pages(self, path: str, params: dict[str, Any], *, items: str = "items",
+              next_token: str = "page_token") -> Iterator[dict[str, Any]]:
+        """Every item of a ``page_token``/``has_more`` listing, all pages.
+
+        ``items`` names the list in ``data`` and ``next_token`` the cursor for the next page
+        (drive's file listing says ``files`` and ``next_page_token``).
+        """
         request = PageRequest("GET", PREFIX + path, params=dict(params))
-        paginator = CursorPaginator("page_token", ("data", "page_token"), ("data", "has_more"),
+        paginator = CursorPaginator("page_token", ("data", next_token), ("data", "has_more"),
                                     location="params")
-        for page in self.paginate(request, paginator, lambda p: ((p or {}).get("data") or {}).get("items")):
+        for page in self.paginate(request, paginator, lambda p: ((p or {}).get("data") or {}).get(items)):
             yield from page
 
     # --- contacts ------------------------------------------------------------------
@@ -358,6 +387,40 @@ class FeishuClient(ApiClient):
         data = self.call("GET", f"/drive/v1/permissions/{token}/members", params={"type": doc_type})
         return [FeishuPermissionMember.model_validate(row) for row in data.get("items") or []]
 
+    def batch_query_metas(self, docs: Sequence[tuple[str, str]]) -> tuple[list[FeishuMeta], dict[str, int]]:
+        """Title, owner and times of ``(token, type)`` docs, ≤200 per call; also the failed ``token → code``.
+
+        A doc that cannot be read (deleted, no access) is listed in ``failed_list`` and does
+        not fail the call. A POST that only reads: resent freely.
+        """
+        metas: list[FeishuMeta] = []
+        failed: dict[str, int] = {}
+        docs = list(docs)
+        for start in range(0, len(docs), META_BATCH):
+            body = {"request_docs": [{"doc_token": token, "doc_type": doc_type}
+                                     for token, doc_type in docs[start:start + META_BATCH]], "with_url": False}
+            data = self.call("POST", META_API, params={"user_id_type": USER_ID_TYPE}, json=body, idempotent=True)
+            metas += [FeishuMeta.model_validate(row) for row in data.get("metas") or []]
+            for row in data.get("failed_list") or []:
+                failed[str(row.get("token"))] = code_of(row) or META_NOT_FOUND
+        return metas, failed
+
+    def get_meta(self, token: str, doc_type: str) -> FeishuMeta:
+        """One doc's metadata; its ``failed_list`` code raises (970005 ``NotFound``, 970003 ``PermissionDenied``)."""
+        metas, failed = self.batch_query_metas([(token, doc_type)])
+        for meta in metas:
+            if meta.doc_token == token:
+                return meta
+        code = failed.get(token, META_NOT_FOUND)
+        raise code_error(code, f"{doc_type} {token} cannot be read (code {code}: "
+                               f"{META_FAILURES.get(code, 'see the drive error table')})", PREFIX + META_API)
+
+    def list_files(self, folder_token: str) -> Iterator[FeishuFile]:
+        """The files directly in a folder (sub-folders among them, ``type == "folder"``), all pages."""
+        params = {"folder_token": folder_token, "page_size": FILES_PAGE_SIZE, "user_id_type": USER_ID_TYPE}
+        for row in self.pages("/drive/v1/files", params, items="files", next_token="next_page_token"):
+            yield FeishuFile.model_validate(row)
+
     def add_permission_member(self, token: str, doc_type: str, user_id: str, perm: str) -> None:
         """Grant ``perm`` to a user (by ``userid``)."""
         params = {"type": doc_type, "need_notification": "false"}
@@ -387,6 +450,8 @@ class FeishuClient(ApiClient):
 
 
 CONTACT_IDS = {"user_id_type": USER_ID_TYPE, "department_id_type": DEPT_ID_TYPE}
+META_FAILURES = {970002: "unsupported doc type", 970003: "the app has no permission to read it",
+                 970005: "not found or deleted"}
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -403,8 +468,10 @@ __all__ = [
     "DEPT_ID_TYPE",
     "DOC_TYPES",
     "DRIVE_MEMBER_TYPE",
+    "FILES_PAGE_SIZE",
     "IM_PAGE_SIZE",
     "MEMBER_BATCH",
+    "META_BATCH",
     "PERMS",
     "QPS_PER_API",
     "ROOT_DEPT",

@@ -17,7 +17,8 @@ its chats go to their next member); department leaders are not managed here.
 Chat writes read the chat first and send only what is missing; a new owner is added
 first, then made owner (``PUT owner_id``), and only then are old members removed, so a
 removal of the owner (232076) is never sent. Department membership lives on the user
-(``department_ids``), changed one user at a time. Document access is in ``_docs``.
+(``department_ids``), changed one user at a time. Documents (metadata, folder listings,
+access, ownership) are in ``_docs``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pydantic import SecretStr
 
 from connectors._errors import AlreadyExists, ConnectorError, InvalidPayload, NotFound
 from connectors._http import RetryPolicy
-from connectors.feishu._docs import LEVEL_TO_PERM, PERM_TO_LEVEL, DocAccess, doc_id
+from connectors.feishu._docs import LEVEL_TO_PERM, PERM_TO_LEVEL, DocAccess
 from connectors.feishu.client import BASE_URL, MEMBER_BATCH, ROOT_DEPT, USER_ID_EXISTS, FeishuClient
 from connectors.feishu.models import FeishuChat, FeishuDepartment, FeishuUser
 from mappings.models import Account, AccountSpec, ApplyResult, Group, GroupSpec, Member, MembershipDelta
@@ -97,16 +98,13 @@ class FeishuConnector(DocAccess):
             yield _chat(chat)
 
     def get_group(self, kind: str, external_id: str) -> Group:
-        """A department, chat, or doc/folder (read through its permission list: drive gives no title here)."""
+        """A department, chat, or doc/folder (title and owner from its metadata)."""
         if kind == "department":
             return _department(self.client.get_department(external_id))
         if kind == "chat":
             return _chat(self.client.get_chat(external_id))
         if kind in ("doc", "folder"):
-            group = Group(service=self.name, kind=kind, external_id=external_id, name=external_id)
-            doc_type, token = doc_id(group)
-            self.client.list_permission_members(token, doc_type)
-            return group
+            return self.get_document(kind, external_id)
         raise InvalidPayload(f"Feishu has no {kind!r} groups here", service=self.name)
 
     def list_members(self, group: Group) -> Iterator[Member]:

@@ -2,7 +2,7 @@
 
 Field names: reference §3.3–§3.5 and the ``lark-oapi`` 1.7.5 models
 (``contact.v3.model.user``/``department``, ``im.v1.model.list_chat``/``list_member``,
-``drive.v1.model.member``). Unknown fields are ignored.
+``drive.v1.model.member``/``meta``/``file``). Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -87,5 +87,31 @@ class FeishuPermissionMember(_Raw):
     type: str | None = None
 
 
-__all__ = ["FeishuChat", "FeishuChatMember", "FeishuDepartment", "FeishuPermissionMember", "FeishuUser",
-           "FeishuUserStatus"]
+class FeishuMeta(_Raw):
+    """A row of ``data.metas`` of ``POST /drive/v1/metas/batch_query`` (users in the query's id type)."""
+
+    doc_token: str
+    doc_type: str
+    title: str = ""
+    owner_id: str | None = None
+    create_time: str | int | None = None
+    latest_modify_user: str | None = None
+    latest_modify_time: str | int | None = None
+    url: str | None = None
+
+
+class FeishuFile(_Raw):
+    """A row of ``data.files`` of ``GET /drive/v1/files`` (a folder's direct children)."""
+
+    token: str
+    name: str = ""
+    type: str
+    parent_token: str | None = None
+    url: str | None = None
+    owner_id: str | None = None
+    created_time: str | int | None = None
+    modified_time: str | int | None = None
+
+
+__all__ = ["FeishuChat", "FeishuChatMember", "FeishuDepartment", "FeishuFile", "FeishuMeta", "FeishuPermissionMember",
+           "FeishuUser", "FeishuUserStatus"]

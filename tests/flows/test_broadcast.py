@@ -165,4 +165,9 @@ def test_a_dry_run_says_who_would_be_reached_and_sends_nothing(coalition):
 
 def test_channels_follow_the_policy_and_the_connections(coalition):
     ws = coalition(10)
-    assert channels(ws) == ["dingtalk", "wecom"]  # feishu is listed by default but not connected here
+    assert channels(ws) == ["dingtalk", "wecom", "feishu"]
+    ws.connections = {s: c for s, c in ws.connections.items() if s != "feishu"}
+    assert channels(ws) == ["dingtalk", "wecom"]  # listed by default, but not connected
+    ws.policy = ws.policy.model_copy(update={"broadcast": ws.policy.broadcast.model_copy(
+        update={"channels": ["wecom", "feishu"]})})
+    assert channels(ws) == ["wecom"]

@@ -42,10 +42,13 @@ def tenant(served, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MUSTER_WECOM_SECRET", info["wecom"]["corpsecret"])
     monkeypatch.setenv("MUSTER_WECOM_CONTACTS_SECRET", info["wecom"]["contacts_secret"])  # 通讯录同步
     monkeypatch.setenv("MUSTER_DINGTALK_SECRET", info["dingtalk"]["appsecret"])
+    monkeypatch.setenv("MUSTER_FEISHU_SECRET", info["feishu"]["app_secret"])
+    monkeypatch.setenv("MUSTER_TM_SECRET_KEY", info["tencent_meeting"]["secret_key"])
     monkeypatch.chdir(tmp_path)
     code, out = run(["init", "--sandbox-info", str(served)], capsys)
     assert code == 0 and "wrote muster.yaml" in out
     assert f"export MUSTER_WECOM_CONTACTS_SECRET={info['wecom']['contacts_secret']}" in out
+    assert f"export MUSTER_FEISHU_SECRET={info['feishu']['app_secret']}" in out
     code, out = run(["roster", "import", "roster.csv"], capsys)
     assert code == 0 and "40 new" in out
     return tmp_path

@@ -111,7 +111,7 @@ def test_no_consent_for_a_service_keeps_the_volunteer_out_of_it(ws):
 
 def heir_for(ws, owner):
     return next(p for p in state.list_people(ws.db, status="active")
-                if p.id != owner and account(ws, "wecom", p.id) and account(ws, "dingtalk", p.id))
+                if p.id != owner and all(account(ws, s, p.id) for s in ("wecom", "dingtalk", "feishu")))
 
 
 def owned_chat(ws):

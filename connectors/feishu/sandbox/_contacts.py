@@ -233,6 +233,7 @@ class ContactsMixin:
             elif doc["owner"] == gone:  # no acceptor and no leader modelled: the documents go
                 del self.docs[token]
         del self.users[gone]
+        self.deleted_users[gone] = heir or None
         for chat in self.chats.values():
             if gone in chat["members"]:
                 chat["members"].remove(gone)

@@ -6,10 +6,10 @@ less than 30 min left issues a new one while the old one stays valid until it ex
 otherwise the same token comes back with its remaining ``expire`` (§3.1). An unknown,
 revoked or expired token answers ``99991663`` (HTTP 400 chosen; 401 is also seen).
 
-Rate limits: each API (route) per app allows ``QPS_PER_API`` calls in any 1 s window (the
-50/s tier, §3.2); over it the gateway answers HTTP 429, ``code 99991400`` and headers
-``x-ogw-ratelimit-limit``/``x-ogw-ratelimit-reset``. Page tokens are opaque; a forged one
-answers 40012, a page size out of range 40011 (§8.3).
+Rate limits: each API (route) per app allows ``QPS_PER_API`` calls in any 1 s window and
+``QPM_PER_API`` in any minute (the "1000/min & 50/s" tier, §3.2); over it the gateway
+answers HTTP 429, ``code 99991400`` and headers ``x-ogw-ratelimit-limit``/``x-ogw-ratelimit-reset``.
+Page tokens are opaque; a forged one answers 40012, a page size out of range 40011 (§8.3).
 
 Users are kept by ``user_id`` (the id Muster creates them with) and also carry an
 ``open_id`` (``ou_``) and a ``union_id`` (``on_``). Every API names users in the id type
@@ -35,6 +35,7 @@ PREFIX = "/open-apis"
 TOKEN_TTL = 7200
 REISSUE_BELOW = 1800  # <30 min left → a new token (the old one stays valid)
 QPS_PER_API = 50
+QPM_PER_API = 1000  # the same tier's minute quota: "1000/min & 50/s" (§3.2)
 TOKEN_INVALID = 99991663
 RATE_LIMITED = 99991400
 BAD_PAGE_SIZE = 40011
@@ -45,6 +46,7 @@ FIELD_INVALID = 99992402  # "field validation failed": a body that fails the sch
 ID_TYPES = ("open_id", "user_id", "union_id")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+READ_POSTS = frozenset({PREFIX + "/drive/v1/metas/batch_query"})  # a POST that only reads: not a write
 
 
 class Fail(Exception):
@@ -110,6 +112,7 @@ class FeishuSandboxCore(Sandbox):
         self.tenant_key = self.hex(16)
         self.tokens = TenantTokens(clock, self.rng)
         self.windows = SlidingWindow(QPS_PER_API, 1.0, clock)
+        self.minutes = SlidingWindow(QPM_PER_API, 60.0, clock)
         self.write_calls = 0
         self.departments: dict[str, dict[str, Any]] = {
             "0": {"department_id": "0", "open_department_id": "0", "name": "Muster sandbox",
@@ -118,6 +121,7 @@ class FeishuSandboxCore(Sandbox):
         self.chats: dict[str, dict[str, Any]] = {}
         self.docs: dict[str, dict[str, Any]] = {}
         self.messages: list[tuple[str, str]] = []  # (user_id, text) delivered
+        self.deleted_users: dict[str, str | None] = {}  # deleted user_id → its docs_acceptor (a user_id) or None
         self.uuids: dict[str, Any] = {}  # "<api>:<uuid>" → the first answer's data
         self.out_of_scope: set[str] = set()  # department ids outside the app's contact scope (40004)
         self.user_id_scope = True  # the app holds "get user_id"; without it users come without user_id
@@ -167,7 +171,8 @@ class FeishuSandboxCore(Sandbox):
     # --- the frame -----------------------------------------------------------------
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.method in WRITE_METHODS and not request.url.path.startswith(PREFIX + "/auth/"):
+        path = request.url.path
+        if request.method in WRITE_METHODS and not path.startswith(PREFIX + "/auth/") and path not in READ_POSTS:
             with self.lock:
                 self.write_calls += 1
         return super().__call__(request)
@@ -176,8 +181,10 @@ class FeishuSandboxCore(Sandbox):
         handler, params, key = self._route_for(request)
         if handler is None:
             return self.error(request, "notfound-route")
-        if self.rate_limits and not self.windows.hit(key):
-            return self.error(request, "ratelimit", retry_after=self.windows.retry_after(key))
+        if self.rate_limits:
+            full = next((w for w in (self.windows, self.minutes) if not w.hit(key)), None)
+            if full is not None:
+                return self.error(request, "ratelimit", retry_after=full.retry_after(key))
         try:
             if not getattr(handler, "_public", False):
                 self._authorize(request)

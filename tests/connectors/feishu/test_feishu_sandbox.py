@@ -282,3 +282,14 @@ def test_drive_type_must_match_and_transfer_keeps_old_owner(sandbox, http):
     assert doc["owner"] == "ben" and doc["members"] == {"amy": {"perm": "view"}}
     gone = http.request("DELETE", base + "/amy", params={"type": "docx", "member_type": "userid"})
     assert gone.json()["code"] == 0 and doc["members"] == {}
+
+
+def test_the_minute_quota_of_the_tier_holds_even_when_each_second_is_under_50(clock):
+    sb = FeishuSandbox(clock=clock)
+    http = httpx.Client(transport=sb.transport(), base_url=API)
+    authed(http, sb)
+    codes = []
+    for i in range(1001):
+        clock.now += 0.05 if i else 0  # 20 a second: never over the 50/s window
+        codes.append(http.get("/contact/v3/departments/0").status_code)
+    assert codes[:1000] == [200] * 1000 and codes[1000] == 429

@@ -110,3 +110,36 @@ def test_sdk_drive_permission_members(served, sdk):
         ("openid", sandbox.users["ben"]["open_id"], "edit")]
     wrong = drive.ListPermissionMemberRequest.builder().token("doxcn1").type("sheet").build()
     assert sdk.drive.v1.permission_member.list(wrong).code == 1063001
+
+
+def test_sdk_batch_query_meta_names_the_owner_by_user_id_and_lists_failures(served, sdk):
+    sandbox, _ = served
+    sandbox.add_doc("doxcnmeta", "docx", "Handbook", "amy")
+    docs = [drive.RequestDoc.builder().doc_token("doxcnmeta").doc_type("docx").build(),
+            drive.RequestDoc.builder().doc_token("doxcngone").doc_type("docx").build()]
+    body = drive.MetaRequest.builder().request_docs(docs).with_url(False).build()
+    request = drive.BatchQueryMetaRequest.builder().user_id_type("user_id").request_body(body).build()
+    response = sdk.drive.v1.meta.batch_query(request)
+    assert response.success(), response.msg
+    [meta] = response.data.metas
+    assert (meta.doc_token, meta.doc_type, meta.title, meta.owner_id) == ("doxcnmeta", "docx", "Handbook", "amy")
+    assert [(f.token, f.code) for f in response.data.failed_list] == [("doxcngone", 970005)]
+
+
+def test_sdk_lists_a_folder_page_by_page(served, sdk):
+    sandbox, _ = served
+    sandbox.add_doc("fldsdk", "folder", "Rota", "amy")
+    for i in range(3):
+        sandbox.add_doc(f"doxsdk{i}", "docx", f"Week {i}", "ben", parent="fldsdk")
+    tokens, page_token = [], None
+    while True:
+        builder = drive.ListFileRequest.builder().folder_token("fldsdk").page_size(2).user_id_type("user_id")
+        response = sdk.drive.v1.file.list((builder.page_token(page_token) if page_token else builder).build())
+        assert response.success(), response.msg
+        tokens += [(f.token, f.type, f.owner_id, f.parent_token) for f in response.data.files]
+        if not response.data.has_more:
+            break
+        page_token = response.data.next_page_token
+    assert sorted(tokens) == [(f"doxsdk{i}", "docx", "ben", "fldsdk") for i in range(3)]
+    bad = sdk.drive.v1.file.list(drive.ListFileRequest.builder().folder_token("fldsdk").page_size(500).build())
+    assert bad.code == 1064001
