@@ -19,6 +19,7 @@ per API path a little under that, so a correct client never meets errcode 90002.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -54,6 +55,7 @@ CHAT_CAP = 1000  # members per group (SDK chat docstring, "old figure")
 # asyncsend_v2 recipients per call: reference §1.8 says ≤5000 (internal app); the API's
 # parameter table, as remembered, caps userid_list at 100. The smaller is safe either way.
 MESSAGE_BATCH = 100
+NOTICE_RECIPIENTS_PER_MINUTE = 5000  # work notices per internal app; beyond it they are silently dropped
 RATE_LIMIT_WAIT = 1.0  # 90002's punishment ends the next second (ali-sdk/node-dingtalk#32)
 
 TOKEN_ERRCODES = frozenset({33001, 40001, 40014, 42001})  # SDK _handle_request_except
@@ -175,6 +177,9 @@ class DingTalkClient(ApiClient):
         self.auth = DingTalkAuth(base_url, appkey, appsecret, clock=clock)
         limiter = RateLimiter(CLIENT_QPS if rate_limit else None, clock=clock, sleep=sleep)
         super().__init__(base_url, auth=self.auth, transport=transport, retry=retry, limiter=limiter)
+        self._pace_notices = rate_limit
+        self._clock, self._sleep = clock, sleep
+        self._notices: deque[tuple[float, int]] = deque()  # (sent at, recipients) of the last minute
 
     def is_write(self, api: str) -> bool:
         return api in WRITE_APIS
@@ -285,8 +290,23 @@ class DingTalkClient(ApiClient):
         """Queue a text work notification to ≤``MESSAGE_BATCH`` users; returns the task id."""
         body = {"agent_id": agent_id, "userid_list": ",".join(userids),
                 "msg": {"msgtype": "text", "text": {"content": text}}}
+        self._wait_for_recipients(len(userids))
         # Resending is safe: the same content to the same user is delivered once a day (§1.8).
         return _int(self.post("/topapi/message/corpconversation/asyncsend_v2", body).get("task_id"))
+
+
+    def _wait_for_recipients(self, count: int) -> None:
+        """Keep to ≤``NOTICE_RECIPIENTS_PER_MINUTE``: past it DingTalk answers ok and delivers nothing (§1.8)."""
+        if not self._pace_notices:
+            return
+        while True:
+            now = self._clock()
+            while self._notices and self._notices[0][0] <= now - 60:
+                self._notices.popleft()
+            if sum(n for _, n in self._notices) + count <= NOTICE_RECIPIENTS_PER_MINUTE or not self._notices:
+                break
+            self._sleep(self._notices[0][0] + 60 - now)
+        self._notices.append((self._clock(), count))
 
 
 def _user_page(payload: Any) -> list[DingTalkUser]:

@@ -10,8 +10,9 @@ SDK always sends (``name``/``owner`` as null, ``icon`` as "") mean "unchanged".
 
 Work notices (``asyncsend_v2``) answer a ``task_id`` at once; delivery is decided after:
 the same content to the same user is delivered once a (China) day and a user gets at
-most 500 a day from one internal app; over the limits the call still succeeds and the
-user receives nothing. Unknown userids are skipped silently, as the async API does.
+most 500 a day from one internal app, and an app reaches at most 5000 recipients a minute;
+over the limits the call still succeeds and the user receives nothing. Unknown userids are
+skipped silently, as the async API does.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CHAT_BATCH = 40
 CHAT_CAP = 1000
 NAME_MAX = 20
 RECIPIENTS_PER_CALL = 5000  # internal app (§1.8)
+RECIPIENTS_PER_MINUTE = 5000  # internal app (§1.8)
 NOTICES_PER_USER_DAY = 500  # internal app (§1.8)
 CHINA_OFFSET = 8 * 3600
 SETTINGS = ("showHistoryType", "searchable", "validationType", "mentionAllAuthority", "chatBannedType",
@@ -115,7 +117,8 @@ class ChatsMixin:
         if len(recipients) > RECIPIENTS_PER_CALL:
             raise invalid(f"at most {RECIPIENTS_PER_CALL} recipients per call")
         for userid in recipients:
-            self._deliver(userid, text)
+            if not self.rate_limits or self.notice_minute.hit("recipients"):
+                self._deliver(userid, text)  # past 5000 recipients a minute: dropped, the call still succeeds
         return self.ok(task_id=self.rng.randrange(10**11, 10**12))
 
     def _recipients(self, body: dict[str, Any]) -> list[str]:

@@ -107,6 +107,7 @@ class DingTalkSandboxCore(Sandbox):
         self.messages: list[tuple[str, str]] = []
         self.notice_keys: set[tuple[str, int, str]] = set()  # (userid, day, content hash) delivered
         self.notice_counts: Counter[tuple[str, int]] = Counter()  # (userid, day) → notices delivered
+        self.notice_minute = SlidingWindow(5000, 60.0, clock)  # work-notice recipients of the app (§1.8)
 
     @property
     def credentials(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from connectors._base import (
     SendsMessages,
 )
 from connectors._errors import AlreadyExists, AuthError, InvalidPayload, NotFound
-from connectors._http import RetryPolicy
+from connectors._http import NO_RETRY_WAIT, RetryPolicy
 from connectors._sandbox import FaultPlan
 from connectors.dingtalk import DingTalkConnector, DingTalkSandbox
 from mappings.models import AccountSpec, Group, GroupSpec, Member, MembershipDelta
@@ -258,6 +258,24 @@ def test_send_message_batches_and_duplicates_are_dropped_by_the_service(connecto
     assert result.calls == 2 and len(sandbox.messages) == 120
     again = connector.send_message(people[:3], "Training tonight")
     assert again.calls == 1 and len(sandbox.messages) == 120  # same text, same day: silently dropped
+
+
+def test_work_notices_keep_to_5000_recipients_a_minute(sandbox, clock):
+    userids = [sandbox.add_user(f"n{i:05d}", f"N{i}", mobile=f"137{i:08d}") for i in range(5200)]
+    paced = DingTalkConnector.from_sandbox(sandbox, retry=NO_RETRY_WAIT, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    result = paced.send_message(userids, "Drill at nine")
+    assert result.calls == 52
+    assert len(sandbox.messages) == 5200  # nobody silently dropped
+    assert clock.now - start >= 60  # the 51st batch waited for the first minute's recipients to age out
+
+
+def test_past_5000_recipients_a_minute_dingtalk_answers_ok_and_delivers_nothing(sandbox, clock):
+    userids = [sandbox.add_user(f"n{i:05d}", f"N{i}", mobile=f"137{i:08d}") for i in range(5100)]
+    unpaced = DingTalkConnector.from_sandbox(sandbox, retry=NO_RETRY_WAIT, clock=clock, sleep=clock.sleep)
+    unpaced.client._pace_notices = False  # calls still spaced at the QPS limit, recipients not counted
+    result = unpaced.send_message(userids, "Drill at nine")
+    assert result.calls == 51 and len(sandbox.messages) == 5000
 
 
 # --- faults ----------------------------------------------------------------------------
