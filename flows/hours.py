@@ -36,6 +36,7 @@ from mappings.hours import SHANGHAI, MeetingInfo, compute_hours, local_day
 from mappings.models import Identity, MeetingSpec, Person, digest
 from mappings.policy import Policy
 from mappings.scope import Scope, ScopeError, in_scope, parse_scope
+from state.hours import attendance_counts, iter_hours_ledger
 
 SERVICE = "tencent_meeting"
 CERTIFIED = ("confirmed", "corrected")  # records a coordinator certified
@@ -45,6 +46,8 @@ RECOMPUTE_MEETINGS = 20  # meetings whose attendance and records are held in mem
 RECORD_HEADER = ["姓名 name", "证件号码 id number", "活动名称 activity", "服务日期 date", "服务时长 hours",
                  "组织方 organiser"]
 NOTE_HEADER = "备注 note"
+EXPORT_FIELDS = ("id", "service", "meeting_id", "external_id", "person_id", "name", "subject", "organiser", "day",
+                 "credited", "hours", "status")
 UNCONFIRMED = "未确认 unconfirmed"
 NONE = "(无 none)"
 
@@ -411,8 +414,9 @@ def export(ws: Workspace, out_dir: Path, *, day_from: date | None = None, day_to
         raise HoursError(f"--from {day_from} is after --to {day_to}")
     lo, hi = (d.isoformat() if d else None for d in (day_from, day_to))
     statuses = [*CERTIFIED, "computed"] if include_unconfirmed else list(CERTIFIED)
-    records = [r for r in state.hours_ledger(ws.db, day_from=lo, day_to=hi, statuses=statuses)
-               if r["person_id"] and r["credited"] > 0]
+    records = [{k: r[k] for k in EXPORT_FIELDS} for r in iter_hours_ledger(ws.db, day_from=lo, day_to=hi,
+                                                                             statuses=statuses)
+               if r["person_id"] and r["credited"] > 0]  # a month is 10⁵ records: keep only what is written
     people = {p.id: p for p in state.list_people(ws.db)}
     rows = [_export_row(r, people.get(r["person_id"]), include_unconfirmed) for r in records]
     stats = statistics(ws, records, people, lo, hi, include_unconfirmed)
@@ -484,10 +488,10 @@ def _attendance_counts(ws: Workspace, day_from: str | None, day_to: str | None) 
             by_service[m["service"]].append(m["meeting_id"])
     for service, ids in by_service.items():
         links = {ext: i.person_id for ext, i in state.identities_for(ws.db, service).items()}
-        rows = state.attendance_of(ws.db, service, ids)
-        sessions += len({r.meeting_id for r in rows})
-        joins += len(rows)
-        attendees |= {links.get(r.external_id) or f"{service}:{r.external_id}" for r in rows}
+        held, rows, participants = attendance_counts(ws.db, service, ids)  # counted in SQL: no rows in memory
+        sessions += held
+        joins += rows
+        attendees |= {links.get(ext) or f"{service}:{ext}" for ext in participants}
     return sessions, joins, len(attendees)
 
 

@@ -19,7 +19,7 @@ Creating a meeting, confirming and correcting are audited in the same transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -150,6 +150,21 @@ def attendance_of(db: sqlite_utils.Database, service: str, meeting_ids: Iterable
     return found
 
 
+def attendance_counts(db: sqlite_utils.Database, service: str, meeting_ids: Iterable[str]) -> tuple[int, int, set[str]]:
+    """Of these meetings: how many have a join, how many join rows, and the participants' distinct ids."""
+    ids = sorted(set(meeting_ids))
+    held, joins, participants = 0, 0, set()
+    for part in chunked(ids):
+        where = f"service = ? AND meeting_id IN ({placeholders(part)})"
+        params = [service, *part]
+        found, rows = db.execute(f"SELECT count(DISTINCT meeting_id), count(*) FROM attendance WHERE {where}",
+                                 params).fetchone()
+        held, joins = held + found, joins + rows
+        participants |= {r[0] for r in db.execute(f"SELECT DISTINCT external_id FROM attendance WHERE {where}",
+                                                  params)}
+    return held, joins, participants
+
+
 def _count_joins(db: sqlite_utils.Database, meetings: list[tuple[str, str]]) -> int:
     sql = "SELECT count(*) FROM attendance WHERE service = ? AND meeting_id = ?"
     return sum(db.execute(sql, list(m)).fetchone()[0] for m in meetings)
@@ -225,6 +240,16 @@ def hours_ledger(
     statuses: Sequence[str] | None = None,
 ) -> list[dict]:
     """Hours records (intervals and evidence decoded) by day, meeting and id, filtered as given."""
+    return list(iter_hours_ledger(db, service=service, meeting_id=meeting_id, ids=ids, day_from=day_from,
+                                  day_to=day_to, statuses=statuses))
+
+
+def iter_hours_ledger(
+    db: sqlite_utils.Database, *, service: str | None = None, meeting_id: str | None = None,
+    ids: Sequence[int] | None = None, day_from: str | None = None, day_to: str | None = None,
+    statuses: Sequence[str] | None = None,
+) -> Iterator[dict]:
+    """``hours_ledger`` one record at a time, for callers that keep only part of each (an export)."""
     clauses, params = [], []
     for column, op, value in (("service", "=", service), ("meeting_id", "=", meeting_id),
                               ("day", ">=", day_from), ("day", "<=", day_to)):
@@ -236,8 +261,8 @@ def hours_ledger(
             clauses.append(f"{column} IN ({placeholders(values) or 'NULL'})")
             params += list(values)
     where = " AND ".join(clauses) or "1"
-    rows = db.query(f"SELECT * FROM hours_records WHERE {where} ORDER BY day, meeting_id, id", params)
-    return [_record(r) for r in rows]
+    for row in db.query(f"SELECT * FROM hours_records WHERE {where} ORDER BY day, meeting_id, id", params):
+        yield _record(row)
 
 
 def confirm_hours(
@@ -347,6 +372,7 @@ def _iso(moment: Any) -> str:
 
 __all__ = [
     "CERTIFIED",
+    "attendance_counts",
     "attendance_of",
     "confirm_hours",
     "correct_hours",
@@ -354,6 +380,7 @@ __all__ = [
     "get_meeting",
     "hours_corrections",
     "hours_ledger",
+    "iter_hours_ledger",
     "known_meetings",
     "meeting_created",
     "meeting_failed",
