@@ -75,7 +75,8 @@ def training_schedule(
     ws = _workspace(config)
     done = _user_errors(schedule_training, ws, subject, when, minutes, to, host, resend=resend, adopt=adopt)
     m = done.meeting
-    verb = {"created": "scheduled", "already": "already scheduled", "adopted": "adopted"}[done.outcome]
+    verb = {"created": "scheduled", "already": "already scheduled", "updated": "invitees updated for",
+            "adopted": "adopted"}[done.outcome]
     _print(f"{verb}: meeting {m['meeting_id']} {m['subject']!r} {local_time(m['start'])}–{local_time(m['end'])[11:]}"
            f" (Asia/Shanghai), host {m['host']}, organiser {m['organiser']}")
     _print(f"invitees: {len(done.invited)} of {done.in_scope} people in scope")

@@ -127,7 +127,7 @@ class Scheduled:
     rejected: list[str]  # userids asked for that the service did not take (no enterprise account)
     without_account: list[Person]  # in scope, but with no Tencent Meeting userid
     in_scope: int
-    outcome: str = "created"  # created | already | adopted
+    outcome: str = "created"  # created | already | updated (invitees) | adopted
 
 
 def training_key(service: str, subject: str, start: datetime) -> str:
@@ -142,7 +142,8 @@ def schedule_training(
     """Create a meeting for the active people in ``scopes`` (once), hosted by ``host`` or the operator.
 
     ``start`` without a timezone is Asia/Shanghai. A re-run with the same subject and start
-    returns the meeting already made, without a call. HoursError for bad input, a person
+    returns the meeting already made, without a call — or, when the people in scope changed,
+    overwrites its invitee list with them (one PUT, as the meeting's creator). HoursError for bad input, a person
     with no meeting account, a create the service refused, or one sent and never answered.
     """
     subject = subject.strip()
@@ -167,7 +168,9 @@ def schedule_training(
         existing = state.get_meeting(ws.db, key)
         if existing is not None and existing["status"] == "created":
             _same_training(existing, wanted, subject, start)
-            return Scheduled(existing, existing["invitees"], [], without, len(targets), "already")
+            if set(invitees) == set(existing["requested"]):
+                return Scheduled(existing, existing["invitees"], [], without, len(targets), "already")
+            return _refresh_invitees(ws, runner, existing, invitees, without, len(targets))
         if existing is not None and existing["status"] == "sent":
             if adopt:
                 return _adopt(ws, runner, existing, adopt, without, len(targets))
@@ -194,6 +197,23 @@ def schedule_training(
         return Scheduled(state.get_meeting(ws.db, key), invited, rejected, without, len(targets))
     finally:
         runner.close()
+
+
+def _refresh_invitees(ws: Workspace, runner, existing: dict, invitees: list[str], without: list,
+                      in_scope_count: int) -> Scheduled:
+    """The roster changed since the training was scheduled: overwrite its invitee list (one PUT)."""
+    if len(invitees) > INVITEES_MAX:
+        raise HoursError(f"{len(invitees)} invitees; a meeting takes at most {INVITEES_MAX}: narrow --to")
+    meeting_id = existing["meeting_id"]
+    runner.acting_as(meeting_id, existing["host"])  # invitees are read and written as the meeting's creator
+    result = runner.set_invitees(meeting_id, invitees)
+    run_id = state.start_run(ws.db, "training", actor=ws.actor, params={"key": existing["key"], "invitees": True})
+    invited = sorted(set(invitees) - set(result.rejected))
+    state.meeting_invitees_set(ws.db, existing["key"], invited, requested=invitees, actor=ws.actor, run_id=run_id,
+                               reason=f"the people in scope of training {existing['subject']} changed")
+    state.finish_run(ws.db, run_id, "ok", {"meeting_id": meeting_id, "invitees": len(invited)})
+    return Scheduled(state.get_meeting(ws.db, existing["key"]), invited, list(result.rejected), without,
+                     in_scope_count, "updated")
 
 
 def _host(ws: Workspace, acc: Accounts, operator: str, host: str | None, service: str) -> tuple[str, str, str | None]:

@@ -68,7 +68,8 @@ def meeting_sent(
     now = utc_now()
     row = {"key": key, "service": service, "meeting_id": None, "subject": subject, "organiser": organiser,
            "organiser_id": organiser_id, "host": host, "start": start, "end": end, "scope": dumps(list(scope)),
-           "invitees": dumps(list(invitees)), "status": "sent", "run_id": run_id, "sent_at": now,
+           "invitees": dumps(list(invitees)), "requested": dumps(list(invitees)), "status": "sent",
+           "run_id": run_id, "sent_at": now,
            "created_at": None, "failed_at": None, "last_error": None, "updated_at": now}
     with db.atomic():
         current = get_meeting(db, key)
@@ -100,6 +101,21 @@ def meeting_created(
                detail=detail)
 
 
+def meeting_invitees_set(db: sqlite_utils.Database, key: str, invitees: Sequence[str], *, requested: Sequence[str],
+                         actor: str, run_id: str | None, reason: str) -> None:
+    """A created meeting's invitee list was overwritten (``requested``; the service kept ``invitees``); audited."""
+    with db.atomic():
+        current = get_meeting(db, key)
+        if current is None or current["status"] != "created":
+            raise KeyError(key)
+        db["meetings"].update(key, {"invitees": dumps(list(invitees)), "requested": dumps(list(requested)),
+                                    "updated_at": utc_now()})
+        before = set(current["invitees"])
+        append(db, run_id=run_id, actor=actor, action="set invitees", service=current["service"],
+               target=f"meeting:{current['meeting_id']}", object_id="*", reason=reason,
+               detail={"added": sorted(set(invitees) - before), "removed": sorted(before - set(invitees))})
+
+
 def meeting_failed(db: sqlite_utils.Database, key: str, error: str) -> None:
     """The service refused the create of meeting ``key``: it may be tried again."""
     now = utc_now()
@@ -110,7 +126,9 @@ def meeting_failed(db: sqlite_utils.Database, key: str, error: str) -> None:
 
 
 def _meeting(row: dict) -> dict:
-    return {**row, "scope": loads(row["scope"]), "invitees": loads(row["invitees"])}
+    invitees = loads(row["invitees"])
+    requested = loads(row["requested"]) if row.get("requested") else invitees
+    return {**row, "scope": loads(row["scope"]), "invitees": invitees, "requested": requested}
 
 
 # --- attendance -------------------------------------------------------------------------

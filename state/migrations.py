@@ -268,3 +268,10 @@ def m016_broadcasts(db: Database) -> None:
         foreign_keys=[("broadcast_id", "broadcasts", "id")],
     )
     db["deliveries"].create_index(["broadcast_id", "status"], index_name="deliveries_status")
+
+
+@MIGRATIONS()
+def m017_meeting_requested(db: Database) -> None:
+    # the invitee list Muster last asked for (``invitees`` is what the service kept: it drops unknown userids),
+    # so a re-run compares like with like and does not overwrite the list again for an id the service refuses
+    db.execute("ALTER TABLE meetings ADD COLUMN requested TEXT")

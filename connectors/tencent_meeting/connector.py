@@ -157,6 +157,10 @@ class TencentMeetingConnector:
 
     # --- invitees -------------------------------------------------------------------
 
+    def acting_as(self, meeting_id: str, creator: str) -> None:
+        """Name the creator of a meeting made earlier (invitees are read and set as its creator)."""
+        self._creators[meeting_id] = creator
+
     def list_invitees(self, meeting_id: str) -> list[str]:
         """The userids invited to the meeting, in the service's order."""
         request = PageRequest(

@@ -350,3 +350,28 @@ def test_export_period_is_in_shanghai_days_and_unconfirmed_are_marked(c, tmp_pat
                                                ("1234567", "*******"), ("", ""), (None, "")])
 def test_mask_id_number(value, masked):
     assert mask_id_number(value) == masked
+
+
+def test_a_rerun_after_the_roster_changed_overwrites_the_invitees_once(c):
+    m = c.schedule().meeting
+    state.set_status(c.db, "P2", "left")  # 李四 left the team: no longer invited
+    writes = c.tm.write_calls
+    again = c.schedule()
+    assert again.outcome == "updated" and again.meeting["meeting_id"] == m["meeting_id"]
+    assert c.tm.meetings[m["meeting_id"]]["invitees"] == ["wx1"]
+    assert c.tm.write_calls == writes + 1  # one PUT, made as the meeting's creator
+    assert again.meeting["invitees"] == ["wx1"] and again.meeting["requested"] == ["wx1", "wx6"]
+    entry = state.audit_entries(c.db)[-1]
+    assert entry["action"] == "set invitees" and entry["detail"]["removed"] == ["wx2"]
+    third = c.schedule()  # wx6 is still refused by the service: nothing is sent again for it
+    assert third.outcome == "already" and c.tm.write_calls == writes + 1
+
+
+def test_invitees_of_a_meeting_hosted_by_a_volunteer_are_set_as_that_host(c):
+    m = c.schedule("急救培训", M2_START, 60, ["role:心理咨询师"], host="P1").meeting
+    assert c.tm.meetings[m["meeting_id"]]["creator"] == "wx1"
+    p2 = next(p for p in PEOPLE if p.id == "P2")
+    state.upsert_people(c.db, [p2.model_copy(update={"roles": roles("volunteer", "counsellor")})])
+    again = c.schedule("急救培训", M2_START, 60, ["role:心理咨询师"], host="P1")
+    assert again.outcome == "updated"  # the service lets only the creator set invitees: this went as wx1
+    assert c.tm.meetings[m["meeting_id"]]["invitees"] == ["wx1", "wx2"]
