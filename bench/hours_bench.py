@@ -36,7 +36,7 @@ Steps, in order, each timed (``time.perf_counter`` and ``time.process_time``):
 4. collect again: the same ``collect``, nothing changed (the re-run a coordinator does);
 5. confirm: ``flows.hours.confirm(meeting=…)`` for each of the 200 meetings;
 6. recompute after confirmation (the certified-record path), nothing changed;
-7. export: ``flows.hours.export`` of every certified record to CSV + XLSX.
+7. export: ``flows.hours_export.export`` of every certified record to CSV + XLSX.
 
 Memory per step: the RSS when it starts and the peak RSS during it (``VmHWM``, reset through
 ``/proc/self/clear_refs`` before each step). A second subprocess repeats the run under
@@ -272,6 +272,7 @@ class Timers:
 
 def instrument(tm) -> Timers:
     import flows.hours
+    import flows.hours_export
     import state
     from connectors.tencent_meeting.connector import TencentMeetingConnector
 
@@ -281,8 +282,10 @@ def instrument(tm) -> Timers:
     for attr in ("save_attendance", "attendance_of", "link", "store_hours", "hours_ledger", "list_people",
                  "confirm_hours", "append", "known_meetings", "identities_for"):
         timers.wrap(state, attr, f"state.{attr}")
-    for attr in ("compute_hours", "accounts", "statistics", "_write_csv", "_write_xlsx"):
-        timers.wrap(flows.hours, attr, attr.lstrip("_"))
+    for attr in ("compute_hours", "accounts"):
+        timers.wrap(flows.hours, attr, attr)
+    for attr in ("statistics", "_write_csv", "_write_xlsx"):
+        timers.wrap(flows.hours_export, attr, attr.lstrip("_"))
     return timers
 
 
@@ -327,6 +330,7 @@ def child(n_meetings: int, n_participants: int, trace: bool, only: str | None = 
     import gc
 
     import flows.hours as fh
+    import flows.hours_export as fhx
     import state
     from mappings.hours import MeetingInfo, compute_hours
 
@@ -352,7 +356,7 @@ def child(n_meetings: int, n_participants: int, trace: bool, only: str | None = 
         return compute_hours(rows, infos, links, ws.policy.hours)
 
     def export():
-        return fh.export(ws, tmp / "out", today=date(2026, 11, 21))
+        return fhx.export(ws, tmp / "out", today=date(2026, 11, 21))
 
     def confirm_all():
         confirmed = 0

@@ -102,6 +102,9 @@ class ApiClient:
 
     service = "generic"
     STATUS_ERRORS = STATUS_ERRORS
+    # A 4xx body need not be JSON (a gateway's HTML page, "HTTP Basic: Access denied."): where the
+    # status alone says what went wrong, such a body is read as empty and ``status_error`` decides.
+    TEXT_ERRORS_BY_STATUS = False
 
     def __init__(
         self,
@@ -208,6 +211,8 @@ class ApiClient:
                 ) from None
             if response.status_code == 429:
                 raise self.status_error(response, api, None) from None
+            if response.status_code >= 400 and self.TEXT_ERRORS_BY_STATUS:
+                return None
             raise InvalidPayload(
                 f"HTTP {response.status_code}: response is not JSON", service=self.service, api=api
             ) from None

@@ -23,15 +23,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from importlib import import_module
 
 import state
 from connectors import ConnectorError, connector_class
 from flows.workspace import Workspace
 from mappings.models import Person, digest
 from mappings.scope import Scope, in_scope
-from state.broadcasts import deliveries, get_broadcast, mark_sending, open_broadcast, settle
+from state.broadcasts import deliveries, mark_sending, open_broadcast, settle
 
 CHINA = timedelta(hours=8)
+ONE_BY_ONE_CHUNK = 50  # journaled together where each message is its own call (Feishu)
 MAX_TEXT = 2000  # the smallest of the three: DingTalk text content (WeCom 2048 bytes, Feishu 150 KB)
 
 
@@ -112,10 +114,8 @@ def broadcast(ws: Workspace, text: str, scopes: list[Scope], *, broadcast_id: st
     tried, todo = _history(ws, bid, people, report, clock())
     if not dry_run:
         with ws.lock:
-            known = _known(ws, bid)
-            if known and known["text"] != text:
+            if open_broadcast(ws.db, bid, text=text, scopes=report.scopes, by=ws.actor) != text:
                 raise BroadcastError(f"broadcast {bid} was sent with another text; pick a new --id")
-            open_broadcast(ws.db, bid, text=text, scopes=report.scopes, by=ws.actor)
     while todo:
         batches: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for person in todo:
@@ -136,13 +136,6 @@ def broadcast(ws: Workspace, text: str, scopes: list[Scope], *, broadcast_id: st
             state.append(ws.db, run_id=run_id, actor=ws.actor, action="broadcast", target=f"broadcast:{bid}",
                          reason=text[:200], detail=report.summary())
     return report
-
-
-def _known(ws: Workspace, bid: str) -> dict | None:
-    try:
-        return get_broadcast(ws.db, bid)
-    except KeyError:
-        return None
 
 
 def _reachable(ws: Workspace, service: str) -> dict[str, str]:
@@ -230,8 +223,8 @@ def _send_service(ws: Workspace, bid: str, text: str, service: str, rows: list[t
 
 
 def _chunk_size(service: str) -> int:
-    """How many recipients one journaled step covers: the service's batch, or 50 one-by-one sends."""
-    return {"dingtalk": 100, "wecom": 1000}.get(service, 50)
+    """How many recipients one journaled step covers: the connector's batch, or 50 one-by-one sends."""
+    return getattr(import_module(f"connectors.{service}.client"), "MESSAGE_BATCH", ONE_BY_ONE_CHUNK)
 
 
 def _chunks(rows: list, size: int) -> list[list]:

@@ -185,7 +185,7 @@ def hours_export(out: Path = typer.Option(Path("."), "--out", help="folder for h
                                                           help="add records not yet confirmed, marked"),
                  config: Path | None = ConfigOption) -> None:
     """Write the national volunteer-service import (CSV and XLSX) with a statistics sheet."""
-    from flows.hours import export
+    from flows.hours_export import export
 
     lo, hi = _day(day_from, "--from"), _day(day_to, "--to")
     ws = _workspace(config)

@@ -245,13 +245,19 @@ def _update_reason(ctx: Context, pid: str, after: dict, rules: tuple[str, ...]) 
 # --- chats and tags -------------------------------------------------------------------
 
 
-def _plan_group(ctx: Context, res: Resource) -> None:
-    target = f"{res.kind}:{res.key}"
-    ext = ctx.ids.get(res.key)
+def _granted_with_account(ctx: Context, res: Resource, target: str, purpose: str) -> dict[str, Want]:
+    """Who the policy grants ``res`` and holds (or is getting) an account; the others are refused."""
     wants = ctx.desired.members_of(res.key)
     members = {pid: w for pid, w in wants.items() if pid in ctx.person_ext}
     for pid in sorted(set(wants) - set(members)):
-        ctx.refuse(target, f"{ctx.label(pid)} has no {ctx.service} account to add", pid)
+        ctx.refuse(target, f"{ctx.label(pid)} has no {ctx.service} account {purpose}", pid)
+    return members
+
+
+def _plan_group(ctx: Context, res: Resource) -> None:
+    target = f"{res.kind}:{res.key}"
+    ext = ctx.ids.get(res.key)
+    members = _granted_with_account(ctx, res, target, "to add")
     if ext is None:
         _plan_group_create(ctx, res, target, members)
         return
@@ -378,10 +384,7 @@ def _plan_access(ctx: Context, res: Resource) -> None:
         ctx.refuse(target, f"{res.kind} {res.name} ({ext}) could not be read in {ctx.service}; "
                    "it may have been deleted or the app lost access — check its id in the policy")
         return
-    wants = ctx.desired.members_of(res.key)
-    members = {pid: w for pid, w in wants.items() if pid in ctx.person_ext}
-    for pid in sorted(set(wants) - set(members)):
-        ctx.refuse(target, f"{ctx.label(pid)} has no {ctx.service} account to share {res.name} with", pid)
+    members = _granted_with_account(ctx, res, target, f"to share {res.name} with")
     observed = {m.external_id: m.level for m in ctx.observed.members.get(ext, [])}
     owner_ext = group.owner
     for pid, want in sorted(members.items()):

@@ -19,21 +19,12 @@ from state.db import chunked, placeholders, utc_now
 STATUSES = ("sent", "delivered", "rejected", "failed")
 
 
-def open_broadcast(db: sqlite_utils.Database, broadcast_id: str, *, text: str, scopes: list[str], by: str) -> bool:
-    """Record a broadcast unless known; True when it is new."""
+def open_broadcast(db: sqlite_utils.Database, broadcast_id: str, *, text: str, scopes: list[str], by: str) -> str:
+    """Record a broadcast unless known; returns the text it is recorded with (an earlier one's if known)."""
     with db.atomic():
-        before = db["broadcasts"].count_where("id = ?", [broadcast_id])
         db["broadcasts"].insert({"id": broadcast_id, "text": text, "scopes": ",".join(scopes), "created_by": by,
                                  "created_at": utc_now()}, ignore=True)
-    return before == 0
-
-
-def get_broadcast(db: sqlite_utils.Database, broadcast_id: str) -> dict:
-    """One broadcast's row; KeyError when there is none."""
-    rows = list(db["broadcasts"].rows_where("id = ?", [broadcast_id]))
-    if not rows:
-        raise KeyError(broadcast_id)
-    return rows[0]
+        return db.execute("SELECT text FROM broadcasts WHERE id = ?", [broadcast_id]).fetchone()[0]
 
 
 def deliveries(db: sqlite_utils.Database, broadcast_id: str) -> list[dict]:
@@ -77,4 +68,4 @@ def _next_attempts(db: sqlite_utils.Database, broadcast_id: str, person_ids: lis
     return out
 
 
-__all__ = ["STATUSES", "deliveries", "get_broadcast", "mark_sending", "open_broadcast", "settle"]
+__all__ = ["STATUSES", "deliveries", "mark_sending", "open_broadcast", "settle"]

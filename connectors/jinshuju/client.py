@@ -90,6 +90,7 @@ class JinshujuClient(ApiClient):
 
     service = SERVICE
     STATUS_ERRORS = STATUS_ERRORS
+    TEXT_ERRORS_BY_STATUS = True  # a proxy's page, Rails' "HTTP Basic: Access denied."
 
     def __init__(self, *, base_url: str = BASE_URL, api_key: str, api_secret: SecretStr,
                  transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None,
@@ -127,16 +128,6 @@ class JinshujuClient(ApiClient):
             yield page
 
     # --- responses -----------------------------------------------------------------
-
-    def decode(self, response: httpx.Response, api: str) -> Any:
-        # an error answer need not be JSON (a proxy's page, Rails' "HTTP Basic: Access denied."):
-        # its status still selects the error class
-        if response.status_code >= 400:
-            try:
-                return response.json() if response.content else None
-            except ValueError:
-                return None
-        return super().decode(response, api)
 
     def status_error(self, response: httpx.Response, api: str, payload: Any) -> ConnectorError:
         status = response.status_code

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from connectors._auth import BearerAuth
 from connectors._errors import (
     AlreadyExists,
     ConnectorError,
@@ -53,17 +54,6 @@ NO_TARGET = "noTarget"
 
 # HTTP status → error class (reference §7.5); 409 is refined by scimType, other 5xx are transient.
 SCIM_STATUS_ERRORS: dict[int, type[ConnectorError]] = {**STATUS_ERRORS, 413: InvalidPayload, 501: InvalidPayload}
-
-
-class BearerAuth(httpx.Auth):
-    """``Authorization: Bearer <token>`` on every request."""
-
-    def __init__(self, token: SecretStr):
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        yield request
 
 
 class _ClientLimiter(RateLimiter):
@@ -91,6 +81,7 @@ class ScimClient(ApiClient):
 
     service = SERVICE
     STATUS_ERRORS = SCIM_STATUS_ERRORS
+    TEXT_ERRORS_BY_STATUS = True  # a 401/403/404 from a gateway in front of the provider may be HTML
 
     def __init__(
         self,
@@ -151,15 +142,6 @@ class ScimClient(ApiClient):
             yield from page
 
     # --- answers ---------------------------------------------------------------------
-
-    def decode(self, response: httpx.Response, api: str) -> Any:
-        if 400 <= response.status_code < 500:
-            # A 401/403/404 from a gateway in front of the provider may be HTML: the status still decides.
-            try:
-                return response.json() if response.content else None
-            except ValueError:
-                return None
-        return super().decode(response, api)
 
     def status_error(self, response: httpx.Response, api: str, payload: Any) -> ConnectorError:
         status = response.status_code
@@ -277,7 +259,6 @@ __all__ = [
     "SCIM_STATUS_ERRORS",
     "SERVICE",
     "UNIQUENESS",
-    "BearerAuth",
     "ScimClient",
     "ScimPaginator",
     "eq_filter",

@@ -16,10 +16,9 @@ from flows.hours import (
     collect,
     confirm,
     correct,
-    export,
-    mask_id_number,
     schedule_training,
 )
+from flows.hours_export import export, mask_id_number
 from flows.workspace import Workspace
 from mappings.hours import SHANGHAI
 from mappings.models import Identity, Person, RoleAssignment
