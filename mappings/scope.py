@@ -1,4 +1,4 @@
-"""Who a broadcast or a training session is for: ``all``, ``team:X`` or ``role:Y``.
+"""Who a broadcast or a training session is for: ``all``, ``team:X``, ``role:Y`` or ``person:ID``.
 
 Several scopes may be given; a person is in scope when any of them includes them. Only
 ``active`` people are ever in scope: applicants, leavers and those who left are not.
@@ -12,7 +12,7 @@ from datetime import date
 
 from mappings.models import Person
 
-KINDS = ("all", "team", "role")
+KINDS = ("all", "team", "role", "person")
 
 
 class ScopeError(ValueError):
@@ -36,18 +36,22 @@ class Scope:
             return True
         if self.kind == "team":
             return person.team == self.value
+        if self.kind == "person":
+            return person.id == self.value
         return self.value in roles
 
 
 def parse_scope(text: str, *, teams: Iterable[str] | None = None, roles: Iterable[str] | None = None) -> Scope:
-    """``all`` | ``team:X`` | ``role:Y``; with ``teams``/``roles`` given, unknown names are errors."""
+    """``all`` | ``team:X`` | ``role:Y`` | ``person:ID``; with ``teams``/``roles`` given, unknown names are errors."""
     raw = text.strip()
     if raw == "all":
         return Scope("all")
     kind, sep, value = raw.partition(":")
     kind, value = kind.strip(), value.strip()
-    if not sep or kind not in ("team", "role") or not value:
-        raise ScopeError(f"scope {text!r}: use all, team:<team> or role:<role>")
+    if not sep or kind not in ("team", "role", "person") or not value:
+        raise ScopeError(f"scope {text!r}: use all, team:<team>, role:<role> or person:<id>")
+    if kind == "person":
+        return Scope(kind, value)
     known = teams if kind == "team" else roles
     if known is not None and value not in set(known):
         names = ", ".join(sorted(known)) or "none"

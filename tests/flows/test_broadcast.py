@@ -148,7 +148,7 @@ def test_bad_input_is_refused_before_anything_is_sent(coalition):
     broadcast(ws, TEXT, [Scope("all")], broadcast_id="B-weekly")
     with pytest.raises(BroadcastError, match="another text"):
         broadcast(ws, TEXT + "!", [Scope("all")], broadcast_id="B-weekly")
-    with pytest.raises(ScopeError, match="use all, team:<team> or role:<role>"):
+    with pytest.raises(ScopeError, match="use all, team:<team>, role:<role> or person:<id>"):
         parse_scope("everyone")
     with pytest.raises(ScopeError, match="no team 'nope'"):
         parse_scope("team:nope", teams=ws.policy.teams)

@@ -197,7 +197,7 @@ def test_broadcast_reaches_everyone_once_and_a_rerun_sends_nothing(tenant, capsy
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--to", "everyone", "--text", "x"], "--to: scope 'everyone': use all, team:<team> or role:<role>"),
+    (["--to", "everyone", "--text", "x"], "--to: scope 'everyone': use all, team:<team>, role:<role> or person:<id>"),
     (["--to", "team:nope", "--text", "x"], "no team 'nope' in the policy"),
     (["--to", "all", "--text", "  "], "the message text is empty"),
 ])
