@@ -8,9 +8,11 @@ Relative paths are resolved against the config file's folder.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -98,12 +100,24 @@ class FeishuConnection(_Connection):
 
     The app needs the contact, im and drive scopes Muster uses, including "get user_id"
     (``contact:user.employee_id:readonly``): Muster keys Feishu accounts by ``user_id``.
+
+    ``verification_token`` (and ``encrypt_key``, if the app sets one) are the app's event
+    subscription secrets: with them ``muster serve`` takes Feishu's events at ``/events/feishu``
+    and records who changed a chat's members or a document's collaborators.
     """
 
     service: Literal["feishu"] = "feishu"
     base_url: str = "https://open.feishu.cn"
     app_id: str = Field(min_length=1)
     app_secret: SecretRef
+    verification_token: SecretRef | None = None
+    encrypt_key: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _events_need_token(self):
+        if self.encrypt_key is not None and self.verification_token is None:
+            raise ValueError("encrypt_key needs verification_token (events are taken only with it)")
+        return self
 
 
 class ScimConnection(_Connection):
@@ -127,10 +141,118 @@ class ScimConnection(_Connection):
         return value
 
 
+DURATION = r"^\s*\d+\s*[dhm]\s*$"  # 2d, 12h, 90m (as the policy's review durations)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_MOBILE_SEPARATORS = re.compile(r"[\s\-()（）.·—_/]+")
+
+
+class DeclaredMember(BaseModel):
+    """One declared member of a manual group: a roster person id, or a name with a mobile.
+
+    A bare string is a person id (``- P000012``). A member given by mobile is matched to the
+    roster by that mobile, never by name alone; one no one in the roster has stays unmatched.
+    ``level`` is the access a Shimo collaborator holds (view, edit, manage); chats take member.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = Field(None, min_length=1)
+    name: str | None = None
+    mobile: str | None = None
+    level: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if isinstance(value, str):
+            return {"id": value}
+        if isinstance(value, dict) and isinstance(value.get("mobile"), int):
+            return {**value, "mobile": str(value["mobile"])}
+        return value
+
+    @field_validator("mobile")
+    @classmethod
+    def _plausible_mobile(cls, value: str | None) -> str | None:
+        if value is not None and not plausible_mobile(value):
+            raise ValueError(f"{value!r} is not a mobile number (11 digits from 13–19, or +country number)")
+        return value
+
+    @model_validator(mode="after")
+    def _identified(self):
+        if self.id is None and self.mobile is None:
+            raise ValueError("give the member's person id or mobile: members are never matched by name alone")
+        return self
+
+
+def plausible_mobile(text: str) -> bool:
+    """What ``mappings.normalize.normalize_mobile`` accepts (config may not import mappings)."""
+    digits = _MOBILE_SEPARATORS.sub("", text.strip().translate({0xFF10 + i: 0x30 + i for i in range(10)}))
+    plus = digits.startswith("+")
+    digits = digits.lstrip("+")
+    if not digits.isdigit():
+        return False
+    if digits.startswith("00"):
+        digits, plus = digits[2:], True
+    mainland = re.compile(r"^1[3-9]\d{9}$")
+    return bool((digits.startswith("86") and mainland.match(digits[2:])) or (plus and 8 <= len(digits) <= 15)
+                or mainland.match(digits))
+
+
+class DeclaredGroup(BaseModel):
+    """A group no API can read: its key (the policy's resource key), name, owner and members as declared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    name: str = Field(min_length=1, max_length=50)
+    owner: str = Field(min_length=1)  # a roster person id: the one who makes the changes by hand
+    kind: str | None = None  # default: chat (wechat), folder (shimo)
+    members: list[DeclaredMember] = Field(default_factory=list)
+
+
+class ManualConnection(_Connection):
+    """A service without a usable membership API: its groups are declared, its changes made by people.
+
+    ``groups`` are declared inline and/or in ``groups_file`` (CSV or XLSX, one row per member:
+    group, name, owner, member, mobile, level — see README "WeChat groups and Shimo"). A
+    change Muster plans becomes a work item for the group's owner, reminded after
+    ``remind_after`` (e.g. ``2d``, ``12h``) while it stays open.
+    """
+
+    kinds: ClassVar[dict[str, tuple[str, ...]]] = {}
+    groups: list[DeclaredGroup] = Field(default_factory=list)
+    groups_file: Path | None = None
+    remind_after: str = Field("2d", pattern=DURATION)
+
+    @property
+    def default_kind(self) -> str:
+        return next(iter(self.kinds))
+
+    def remind_delay(self) -> timedelta:
+        """``remind_after`` as a timedelta."""
+        text = self.remind_after.strip().replace(" ", "")
+        return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+
+
+class WeChatConnection(ManualConnection):
+    """Personal WeChat groups (微信群): no API at all; the groups' owners add and remove people by hand."""
+
+    kinds: ClassVar[dict[str, tuple[str, ...]]] = {"chat": ("member",)}
+    service: Literal["wechat"] = "wechat"
+
+
+class ShimoConnection(ManualConnection):
+    """Shimo docs (石墨文档) folders and files: no collaborator API (reference §6.3); owners share by hand."""
+
+    kinds: ClassVar[dict[str, tuple[str, ...]]] = {"folder": ("view", "edit", "manage"),
+                                                   "doc": ("view", "edit", "manage")}
+    service: Literal["shimo"] = "shimo"
+
+
 CONNECTIONS = {"wecom": WeComConnection, "dingtalk": DingTalkConnection, "feishu": FeishuConnection,
-               "scim": ScimConnection}
-Connection = Annotated[WeComConnection | DingTalkConnection | FeishuConnection | ScimConnection,
-                       Field(discriminator="service")]
+               "scim": ScimConnection, "wechat": WeChatConnection, "shimo": ShimoConnection}
+Connection = Annotated[WeComConnection | DingTalkConnection | FeishuConnection | ScimConnection | WeChatConnection
+                       | ShimoConnection, Field(discriminator="service")]
 
 
 class TencentMeetingConnection(_Connection):
@@ -246,6 +368,8 @@ class TenantConfig(BaseModel):
     def resolve_paths(self, base: Path) -> TenantConfig:
         """Paths made absolute against ``base`` (the config file's folder)."""
         fix = {k: (base / getattr(self, k)).resolve() for k in ("database", "policy", "reports")}
+        fix["services"] = {k: v.model_copy(update={"groups_file": (base / v.groups_file).resolve()})
+                           if getattr(v, "groups_file", None) else v for k, v in self.services.items()}
         return self.model_copy(update=fix)
 
 
@@ -265,6 +389,7 @@ def parse_config(doc: LocatedYaml) -> TenantConfig:
     except ValidationError as exc:
         raise _located(doc, exc) from None
     _check_meetings(cfg, doc)
+    _check_manual(cfg, doc)
     return cfg
 
 
@@ -275,6 +400,26 @@ def _check_meetings(cfg: TenantConfig, doc: LocatedYaml) -> None:
             known = ", ".join(sorted(cfg.services)) or "none"
             raise doc.error(("meetings", name, "userid_from"),
                             f"{conn.userid_from!r} is not a service of this config (services: {known})")
+
+
+def _check_manual(cfg: TenantConfig, doc: LocatedYaml) -> None:
+    """Declared groups: unique keys, a kind the service has, member levels that kind takes."""
+    for name, conn in cfg.services.items():
+        if not isinstance(conn, ManualConnection):
+            continue
+        keys: set[str] = set()
+        for i, group in enumerate(conn.groups):
+            here = ("services", name, "groups", i)
+            if group.key in keys:
+                raise doc.error(here + ("key",), f"duplicate group key {group.key!r}")
+            keys.add(group.key)
+            kind = group.kind or conn.default_kind
+            if kind not in conn.kinds:
+                raise doc.error(here + ("kind",), f"{name} has no {kind}s (it has: {', '.join(conn.kinds)})")
+            for j, member in enumerate(group.members):
+                if member.level is not None and member.level not in conn.kinds[kind]:
+                    raise doc.error(here + ("members", j, "level"), f"a {name} {kind} member is "
+                                    f"{' or '.join(conn.kinds[kind])}, not {member.level!r}")
 
 
 def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
@@ -292,6 +437,7 @@ def _located(doc: LocatedYaml, exc: ValidationError) -> ConfigError:
     return pydantic_error(doc, _Shim())
 
 
-__all__ = ["CONNECTIONS", "MEETING_CONNECTIONS", "Connection", "DingTalkConnection", "FeishuConnection",
-           "FormConnection", "ScimConnection", "SecretRef", "TenantConfig", "TencentMeetingConnection",
-           "WeComConnection", "load_config", "parse_config"]
+__all__ = ["CONNECTIONS", "MEETING_CONNECTIONS", "Connection", "DeclaredGroup", "DeclaredMember",
+           "DingTalkConnection", "FeishuConnection", "FormConnection", "ManualConnection", "ScimConnection",
+           "SecretRef", "ShimoConnection", "TenantConfig", "TencentMeetingConnection", "WeChatConnection",
+           "WeComConnection", "load_config", "parse_config", "plausible_mobile"]

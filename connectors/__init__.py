@@ -9,6 +9,9 @@ iterate ``SERVICES``: slug → (module, connector class or None, sandbox class).
 module exports ``parse_push`` (and Wenjuanxing ``verify``); only Jinshuju has an API to
 poll, so only it has a connector class.
 
+``MANUAL_SERVICES`` are the services without a usable membership API (personal WeChat
+groups, Shimo): one ``ManualConnector`` serves them all, with no HTTP and no sandbox.
+
 ``MEETING_SERVICES`` holds the meeting services (slug → module, connector class, sandbox
 class). They have meetings, invitees and attendance, not accounts and chats, so the
 contract suite over ``SERVICES`` cannot take them.
@@ -69,17 +72,23 @@ DIRECTORY_SERVICES: dict[str, tuple[str, str]] = {
     "scim": ("connectors.scim", "ScimConnector"),
 }
 
+# Services people change by hand (slug → module, connector class): their changes become work items.
+MANUAL_SERVICES: dict[str, tuple[str, str]] = {
+    "wechat": ("connectors.manual", "ManualConnector"),
+    "shimo": ("connectors.manual", "ManualConnector"),
+}
+
 
 def connector_class(service: str) -> Any:
-    """The connector class registered for ``service`` in ``SERVICES`` or ``DIRECTORY_SERVICES``.
+    """The connector class registered for ``service`` in ``SERVICES``, ``DIRECTORY_SERVICES`` or ``MANUAL_SERVICES``.
 
     KeyError names the known ones.
     """
-    if service in DIRECTORY_SERVICES:
-        module, cls = DIRECTORY_SERVICES[service]
+    if service in DIRECTORY_SERVICES or service in MANUAL_SERVICES:
+        module, cls = DIRECTORY_SERVICES.get(service) or MANUAL_SERVICES[service]
         return getattr(import_module(module), cls)
     if service not in SERVICES:
-        known = ", ".join(sorted({*SERVICES, *DIRECTORY_SERVICES}))
+        known = ", ".join(sorted({*SERVICES, *DIRECTORY_SERVICES, *MANUAL_SERVICES}))
         raise KeyError(f"unknown service {service!r}; known: {known}")
     module, cls, _ = _entry(service)
     return getattr(import_module(module), cls)
@@ -143,6 +152,7 @@ def _entry(service: str) -> tuple[str, str, str]:
 __all__ = [
     "DIRECTORY_SERVICES",
     "FORM_SERVICES",
+    "MANUAL_SERVICES",
     "MEETING_SERVICES",
     "SERVICES",
     "AlreadyExists",

@@ -172,6 +172,10 @@ class Runner:
             raise InvalidPayload("a transfer needs the new owner's id", service=self.name)
         return self.call("transfer_owner", group, _clean(to_external_id))
 
+    def watch(self, group: Group) -> None:
+        """Subscribe to a resource's change events (where the service needs a per-resource subscription)."""
+        self.call("watch", group)
+
     def create_account(self, spec: AccountSpec) -> ApplyResult:
         if not spec.external_id.strip() or not spec.name.strip():
             raise InvalidPayload("account needs an id and a name", service=self.name)

@@ -11,6 +11,9 @@ whose outcome is unknown where the service offers no idempotent create.
 
 A failing service does not stop the others; within a service a failing change does not
 stop the rest, except what depends on it (members of a chat that was not created).
+
+A manual service (personal WeChat groups, Shimo) has no API to call: its changes become one
+work item per group for the group's owner, journaled the same way (``flows.work_items``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from mappings.models import (
     MembershipDelta,
     Plan,
 )
-from mappings.services import ACCESS_KINDS
+from mappings.services import ACCESS_KINDS, SERVICES
 
 Progress = Callable[[str, int], None]
 
@@ -135,6 +138,8 @@ def apply_service(ws: Workspace, plan: Plan, service: str, run_id: str, *, progr
         done = state.journal_status(ws.db, plan.id)
         todo = [c for c in changes if done.get(c.key) != "applied"]
         state.record_planned(ws.db, plan.id, run_id, todo)  # write-ahead: every change before any call
+    if SERVICES[service].manual:
+        return _work_items(ws, plan, service, run_id, todo, changes, done, progress, approved_by)
     runner = ws.connector(service)
     job = _Apply(ws, plan, service, run_id, runner, progress or (lambda w, n: None), approved_by)
     job.out.skipped = [c for c in changes if done.get(c.key) == "applied"]
@@ -146,6 +151,17 @@ def apply_service(ws: Workspace, plan: Plan, service: str, run_id: str, *, progr
     finally:
         runner.close()
     return job.out
+
+
+def _work_items(ws: Workspace, plan: Plan, service: str, run_id: str, todo: list[Change], changes: list[Change],
+                done: dict[str, str], progress: Progress | None, approved_by: str | None) -> Outcome:
+    from flows.work_items import issue_work_items
+
+    tick = progress or (lambda w, n: None)
+    tick("changes:total", len(todo))
+    issued = issue_work_items(ws, plan, service, run_id, todo, progress=tick, approved_by=approved_by)
+    return Outcome(service, applied=issued.applied, failed=issued.failed, calls=0,
+                   skipped=[c for c in changes if done.get(c.key) == "applied"] + issued.skipped)
 
 
 def _run(job: _Apply, todo: list[Change]) -> None:

@@ -74,12 +74,15 @@ def sandbox_serve(port: int = typer.Option(8700, "--port", help="first port; one
                   seed: int = typer.Option(7, "--seed"),
                   fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=1.0,
                                                    help="share of requests answered with an injected fault"),
-                  fault_seed: int = typer.Option(1, "--fault-seed", help="seed of the fault schedule")) -> None:
+                  fault_seed: int = typer.Option(1, "--fault-seed", help="seed of the fault schedule"),
+                  events_to: str | None = typer.Option(None, "--events-to",
+                                                       help="POST the Feishu sandbox's events to this URL "
+                                                            "(`muster serve`'s /events/feishu)")) -> None:
     """Serve every service's sandbox (chat, form and meeting services) on 127.0.0.1 until interrupted."""
     from flows.sandbox_serve import serve_sandboxes
 
     serve_sandboxes(console, port=port, info=info, people=people, seed=seed, fault_rate=fault_rate,
-                    fault_seed=fault_seed)
+                    fault_seed=fault_seed, events_to=events_to)
 
 
 @app.command()
@@ -196,24 +199,10 @@ def status(config: Path | None = ConfigOption, limit: int = typer.Option(10, "--
 
 
 @app.command()
-def review(config: Path | None = ConfigOption) -> None:
-    """List accounts Muster would not link on its own."""
-    import state
-
-    ws = _workspace(config)
-    items = state.open_reviews(ws.db)
-    if not items:
-        console.print("nothing to review")
-    for item in items:
-        candidates = ", ".join(item["candidates"])
-        console.print(f"{item['service']} {item['external_id']}: {item['reason']} (candidates: {candidates})")
-
-
-@app.command()
 def serve(config: Path | None = ConfigOption,
           host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (put a TLS proxy in front)"),
           port: int = typer.Option(8800, "--port", min=0, max=65535)) -> None:
-    """Receive form pushes (Jinshuju, Wenjuanxing) into the inbox and onboard them, until interrupted."""
+    """Receive form pushes (Jinshuju, Wenjuanxing) and Feishu events, until interrupted; onboard the pushes."""
     from flows.forms import onboarding_trigger
     from flows.serve_cmd import serve_receiver
 
@@ -322,10 +311,11 @@ def _fail(exc: Exception) -> None:
     from flows.roster_io import RosterImportError
     from state import StateError
 
-    if isinstance(exc, click.exceptions.UsageError):
+    usage, clicks = _click_errors(click)
+    if isinstance(exc, usage):
         exc.show()
         sys.exit(exc.exit_code)
-    if isinstance(exc, click.ClickException):
+    if isinstance(exc, clicks):
         exc.show()
         sys.exit(1)
     if isinstance(exc, (UserError, ConfigError, RosterImportError, StateError, HubError)):
@@ -334,9 +324,22 @@ def _fail(exc: Exception) -> None:
     raise exc
 
 
+def _click_errors(click) -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage and other click errors, from click and from the copy of click newer typer releases carry."""
+    usage, clicks = [click.exceptions.UsageError], [click.ClickException]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:  # typer releases that use click itself
+        return tuple(usage), tuple(clicks)
+    return (*usage, vendored.UsageError), (*clicks, vendored.ClickException)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
 
 # the people commands (inbox, forms, offboard, tasks) register themselves on `app`
+import flows.cli_drift  # noqa: E402,F401  (drift: list, adopt, revert, serve)
 import flows.cli_hours  # noqa: E402,F401  (training and hours commands)
+import flows.cli_register  # noqa: E402,F401  (the permission register)
+import flows.cli_review  # noqa: E402,F401  (`muster review`: identity links and access reviews)
 from flows import cli_people  # noqa: E402,F401

@@ -1,4 +1,10 @@
-"""``muster`` commands for a volunteer's life: inbox, forms intake, offboarding, broadcasts, work items."""
+"""``muster`` commands for a volunteer's life: inbox, forms intake, offboarding, broadcasts, work items.
+
+Work items are what people must do by hand: hand-overs no API can make, and every change to a
+personal WeChat group or a Shimo folder (``flows.work_items``). ``muster tasks`` lists the open
+ones, ``muster tasks done ID`` records one (checked against an exported member list with
+``--members``), ``muster tasks remind`` reminds the owners of items that waited too long.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from flows.cli import ConfigOption, UserError, _workspace, app, console
+from flows.cli import ConfigOption, UserError, _workspace, app, console, err
 
 inbox_app = typer.Typer(no_args_is_help=False, invoke_without_command=True,
                         help="Signups received: list them, or retry one.")
@@ -195,21 +201,60 @@ def tasks(ctx: typer.Context, config: Path | None = ConfigOption) -> None:
 
     ws = _workspace(config)
     items = state.open_work_items(ws.db)
+    if items:
+        console.print("  id  service  group              assignee  age     reminders  what", highlight=False)
     for item in items:
-        console.print(f"{item['id']:>4}  {item['kind']:<9} {item['service']:<9} {item.get('person_id') or '-':<8} "
-                      f"{item['detail']}", highlight=False, soft_wrap=True)
+        group = item.get("group_key") or item.get("person_id") or "-"
+        console.print(f"{item['id']:>4}  {item['service']:<8} {group:<18} {item.get('assignee') or '-':<9} "
+                      f"{_age(item['created_at']):<7} {item.get('reminders') or 0:>9}  {item['detail']}"
+                      + (f" [{item['notice']}]" if item.get("notice") else ""), highlight=False, soft_wrap=True,
+                      markup=False)
     console.print(f"{len(items)} open work item(s)")
+
+
+def _age(created_at: str) -> str:
+    from datetime import UTC, datetime
+
+    minutes = int((datetime.now(UTC) - datetime.fromisoformat(created_at)).total_seconds() // 60)
+    return f"{minutes // 1440}d{minutes % 1440 // 60}h" if minutes >= 1440 else (
+        f"{minutes // 60}h{minutes % 60}m" if minutes >= 60 else f"{max(minutes, 0)}m")
 
 
 @tasks_app.command("done")
 def tasks_done(item_id: int, config: Path | None = ConfigOption,
+               members: Path | None = typer.Option(None, "--members", help="the group's member list as its owner "
+                                                   "exported it (TXT/CSV/XLSX of names and/or mobiles): the item "
+                                                   "is recorded only if the list shows its changes"),
                note: str = typer.Option("", "--note")) -> None:
-    """Mark a work item done."""
-    import state
+    """Mark a work item done; a WeChat group's or Shimo folder's changes are recorded as confirmed."""
+    from flows.work_items import WorkItemError, mark_done
 
     ws = _workspace(config)
     try:
-        state.close_work_item(ws.db, item_id, by=ws.actor, note=note)
-    except KeyError:
-        raise UserError(f"no open work item {item_id}") from None
-    console.print(f"work item {item_id} done")
+        item = mark_done(ws, item_id, members=members, note=note)
+    except WorkItemError as exc:
+        if not exc.problems:
+            raise UserError(str(exc)) from None
+        err.print(f"[red]error:[/] {exc}; nothing was recorded:", highlight=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(f"  {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    checked = f", checked against {members.name}" if members else ""
+    console.print(f"work item {item_id} done{checked}", highlight=False)
+    if item["kind"] == "manual":
+        console.print(f"recorded as confirmed: {item['detail']}", highlight=False, soft_wrap=True)
+
+
+@tasks_app.command("remind")
+def tasks_remind(config: Path | None = ConfigOption) -> None:
+    """Remind the owners of open WeChat/Shimo items older than their service's remind_after; reassign leavers'."""
+    import state
+    from flows.work_items import remind_and_reassign
+
+    ws = _workspace(config)
+    run_id = state.start_run(ws.db, "remind", actor=ws.actor)
+    done = remind_and_reassign(ws, run_id)
+    state.finish_run(ws.db, run_id, "ok", done)
+    console.print(f"{len(done['reminded'])} reminded, {len(done['reassigned'])} reassigned"
+                  + (f": W{', W'.join(map(str, done['reminded'] + done['reassigned']))}" if any(done.values())
+                     else ""), highlight=False)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from flows.demo import ROLES, TEAMS
 
 
-def demo_policy(chats: dict[str, dict[str, str]]) -> str:
-    """Policy YAML for the demo coalition; ``chats`` = service → chat key → existing chat id."""
+def demo_policy(chats: dict[str, dict[str, str]], *, manual: bool = False) -> str:
+    """Policy YAML for the demo coalition; ``chats`` = service → chat key → existing chat id.
+
+    ``manual`` adds a personal WeChat group and a Shimo folder, which people change by hand.
+    """
     teams = "\n".join(f"  {k}: {{name: {v}}}" for k, v in TEAMS.items())
     roles = "\n".join(f"  {k}: {{name: {v}}}" for k, v in ROLES.items())
     depts = {s: "\n".join(f"    - {{key: {k}, kind: department, name: {v}}}" for k, v in TEAMS.items())
@@ -51,6 +54,7 @@ resources:
 {chat('dingtalk', 'medical-chat', '医疗组群')}
 {chat('dingtalk', 'training-chat', '培训群')}
 {feishu_resources(chats.get('feishu', {}))}
+{MANUAL_RESOURCES if manual else ''}
 rules:
   - name: everyone
     description: every active volunteer is in the WeCom all-hands chat
@@ -79,6 +83,7 @@ rules:
     when: {{role: coordinator, tier: 三线}}
     grant: [{{resource: wecom/command, level: owner}}, {{resource: dingtalk/command, level: owner}}]
 {feishu_rules(chats.get('feishu', {}))}
+{MANUAL_RULES if manual else ''}
 successors:                   # who takes over what a leaver owns, by the leaver's role
   coordinator: coordinator
   doctor: coordinator
@@ -87,6 +92,69 @@ successors:                   # who takes over what a leaver owns, by the leaver
 forms:                        # signup forms: answer codes → person attributes, then screening
 {form_mapping('signup', *signup_codes('jinshuju'))}
 {form_mapping('signup-wjx', *signup_codes('wenjuanxing'))}
+"""
+
+
+MANUAL_RESOURCES = """\
+  wechat:                     # personal WeChat groups: declared in muster.yaml, changed by their owner by hand
+    - {key: frontline-doctors, kind: chat, name: 一线医生群}
+  shimo:                      # 石墨文档 has no collaborator API: the folder's owner shares it by hand
+    - {key: training-docs, kind: folder, name: 培训资料, external_id: 'folder:DemoTraining2020'}"""
+MANUAL_RULES = """\
+  - name: frontline-doctors
+    description: front-line doctors are in the WeChat group the medical team runs
+    when: {team: medical, tier: 一线, role: doctor}
+    grant: {resource: wechat/frontline-doctors}
+  - name: training-docs
+    when: {team: training}
+    grant: {resource: shimo/training-docs, level: view}
+  - name: training-docs-editors
+    when: {team: training, role: coordinator}
+    grant: {resource: shimo/training-docs, level: edit}"""
+
+
+def manual_config(people: list, *, owner: str) -> str:
+    """The demo's WeChat group and Shimo folder as a coordinator declared them (``people``: ``demo.Member``).
+
+    Most members are named by person id, a few by name and mobile as typed into the group, one
+    stranger no roster knows; about a fifth of those the policy grants are missing and a leaver
+    is still there (and one Shimo collaborator edits who should view), so the first run issues one
+    work item for each.
+    """
+    doctors = [p for p in people if p.team == "medical" and p.tier == "一线" and "doctor" in p.roles][:300]
+    training = [p for p in people if p.team == "training"][:200]
+    left = [p for p in people if p.status == "left"]
+
+    def declared(group: list, level: str = "") -> list[str]:
+        rows = []
+        for i, p in enumerate(group):
+            if i % 5 == 4:
+                continue  # not added yet
+            lvl = f", level: {'edit' if i == 2 else level}" if level else ""  # one shared wider than needed
+            rows.append(f"{{name: {p.name}, mobile: '{p.mobile[:3]} {p.mobile[3:7]} {p.mobile[7:]}'{lvl}}}"
+                        if i % 7 == 1 else f"{{id: {p.pid}{lvl}}}")
+        return rows
+
+    stranger = "{name: 群里的热心人, mobile: '19900000002'}"
+    wechat = declared(doctors) + [f"{{id: {p.pid}}}" for p in left if p not in doctors][:1] + [stranger]
+    shimo = declared(training, "view") + [f"{{id: {p.pid}, level: edit}}" for p in left if p not in training][-1:]
+    lines = "\n".join
+    return f"""\
+  wechat:                     # 个人微信群: no API; Muster asks each group's owner to make the changes
+    remind_after: 2d
+    groups:
+      - key: frontline-doctors
+        name: 一线医生群
+        owner: {owner}
+        members:
+{lines(f"          - {m}" for m in wechat)}
+  shimo:                      # 石墨文档 folders: no collaborator API; the owner shares them by hand
+    groups:
+      - key: training-docs
+        name: 培训资料
+        owner: {owner}
+        members:
+{lines(f"          - {m}" for m in shimo)}
 """
 
 
@@ -166,8 +234,11 @@ def form_mapping(name: str, fields: dict[str, str], choices: dict[str, dict[str,
             f"    required: [name, mobile]\n{SCREENING}")
 
 
-def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: bool) -> str:
-    """muster.yaml for the sandboxes: in-process (demo) or served over HTTP (``sandbox serve``)."""
+def sandbox_config(coalition: str, credentials: dict[str, dict], *, in_process: bool, manual: str = "") -> str:
+    """muster.yaml for the sandboxes: in-process (demo) or served over HTTP (``sandbox serve``).
+
+    ``manual`` is the services' section of the groups people change by hand (``manual_config``).
+    """
     wc, dt, fs = credentials["wecom"], credentials["dingtalk"], credentials.get("feishu")
     extra = "    sandbox: true\n" if in_process else ""
     # the contacts-sync (通讯录同步) secret: WeCom writes users and departments only with it
@@ -189,7 +260,7 @@ services:
     appkey: {dt['appkey']}
     appsecret: {{env: MUSTER_DINGTALK_SECRET}}
     agentid: {dt['agentid']}
-{extra}{_feishu_config(fs, extra)}{forms_config(credentials)}{meetings_config(credentials)}"""
+{extra}{_feishu_config(fs, extra)}{manual}{forms_config(credentials)}{meetings_config(credentials)}"""
 
 
 def _feishu_config(fs: dict | None, extra: str) -> str:
@@ -243,4 +314,4 @@ forms:                        # signups: pushed to `muster serve`, or polled wit
 """
 
 
-__all__ = ["SIGNUP_FIELDS", "SIGNUP_NAME", "demo_policy", "sandbox_config", "signup_codes"]
+__all__ = ["SIGNUP_FIELDS", "SIGNUP_NAME", "demo_policy", "manual_config", "sandbox_config", "signup_codes"]

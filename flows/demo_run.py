@@ -96,6 +96,8 @@ def run_demo(console: Console, *, people: int, folder: Path, seed: int, fresh: b
     writes = {s: sb.write_calls for s, sb in sandboxes.items()}
     console.print(f"write calls received by the sandboxes this run: "
                   f"{', '.join(f'{s} {n}' for s, n in writes.items())}")
+    _show_work_items(console, ws)
+    _write_reports(console, ws)
     console.print(f"database: {folder / 'muster.db'}; roster: {folder / 'roster.csv'}; "
                   f"policy: {folder / 'policy.yaml'}; demo took {time.monotonic() - started:.1f} s")
     if summary["changes"] == 0:
@@ -105,11 +107,44 @@ def run_demo(console: Console, *, people: int, folder: Path, seed: int, fresh: b
     return summary["status"]
 
 
-def build_demo(folder: Path, people: int, seed: int) -> tuple[dict, object, list]:
-    """Write the demo coalition's files into ``folder`` and import its roster; return its sandboxes."""
+def _write_reports(console: Console, ws: Workspace) -> None:
+    """The drift audit and the permission register, as HTML pages next to the run report."""
+    from flows.drift import KINDS, check_drift, html
+    from flows.register import write_register
+
+    report = check_drift(ws)
+    path = ws.reports / "drift.html"
+    path.write_text(html(report, coalition=ws.coalition), encoding="utf-8")
+    kinds: dict[str, int] = {}
+    for item in report.items:
+        kinds[item["kind"]] = kinds.get(item["kind"], 0) + 1
+    found = "; ".join(f"{n} {KINDS[k]}" for k, n in sorted(kinds.items())) or "none"
+    console.print(f"drift (what nobody planned): {found} → {path}", highlight=False, soft_wrap=True)
+    written = write_register(ws, fmt="html", out=ws.reports / "register.html")
+    console.print(f"permission register: {written.paths[0]}", highlight=False, soft_wrap=True)
+
+
+def _show_work_items(console: Console, ws: Workspace) -> None:
+    """The work items people must do by hand (WeChat groups, Shimo folders), as `muster tasks` lists them."""
+    import state
+
+    items = [i for i in state.open_work_items(ws.db) if i["kind"] == "manual"]
+    if items:
+        console.print(f"{len(items)} work item(s) wait for a group owner (`muster tasks`):")
+        for item in items[:5]:
+            console.print(f"  W{item['id']} {item['service']}: {item['detail'][:100]}"
+                          f"{'…' if len(item['detail']) > 100 else ''} ({item.get('notice') or 'not sent'})",
+                          highlight=False, soft_wrap=True)
+
+
+def build_demo(folder: Path, people: int, seed: int, *, manual: bool = False) -> tuple[dict, object, list]:
+    """Write the demo coalition's files into ``folder`` and import its roster; return its sandboxes.
+
+    ``manual`` adds a WeChat group and a Shimo folder that people change by hand (work items).
+    """
     import state
     from flows.demo import generate, seed_sandboxes, write_roster_csv
-    from flows.demo_policy import demo_policy, sandbox_config
+    from flows.demo_policy import demo_policy, manual_config, sandbox_config
     from flows.roster_io import import_roster
     from mappings.policy import load_policy
 
@@ -121,10 +156,11 @@ def build_demo(folder: Path, people: int, seed: int) -> tuple[dict, object, list
     members = generate(people, seed)
     write_roster_csv(folder / "roster.csv", members, random.Random(seed + 2))
     sandboxes, chats = seed_sandboxes(members, seed)
-    (folder / "policy.yaml").write_text(demo_policy(chats), encoding="utf-8")
+    (folder / "policy.yaml").write_text(demo_policy(chats, manual=manual), encoding="utf-8")
     creds = {s: sb.credentials for s, sb in sandboxes.items()}
-    (folder / "muster.yaml").write_text(sandbox_config("演示志愿者联盟 (demo)", creds, in_process=True),
-                                        encoding="utf-8")
+    by_hand = manual_config(members, owner=members[0].pid) if manual else ""
+    (folder / "muster.yaml").write_text(sandbox_config("演示志愿者联盟 (demo)", creds, in_process=True,
+                                                       manual=by_hand), encoding="utf-8")
     db = state.open_db(folder / "muster.db")
     report = import_roster(db, folder / "roster.csv", load_policy(folder / "policy.yaml"))
     db.close()
@@ -132,7 +168,7 @@ def build_demo(folder: Path, people: int, seed: int) -> tuple[dict, object, list
 
 
 def _build(console: Console, folder: Path, people: int, seed: int) -> dict:
-    sandboxes, report, members = build_demo(folder, people, seed)
+    sandboxes, report, members = build_demo(folder, people, seed, manual=True)
     left = sum(1 for m in members if m.status == "left")
     console.print(f"Built a sandbox coalition in {folder}/: {people} volunteers ({left} have left), "
                   f"roster imported from roster.csv ({len(report.merged)} duplicate row merged); "

@@ -23,9 +23,9 @@ MAX_CONCURRENT = 256  # beyond this many open requests uvicorn answers 503 (the 
 
 
 def build_receiver(ws: Workspace, *, on_item: Callable[[int], None] | None = None) -> FastAPI:
-    """The receiver app for a workspace's forms, sharing its database lock; secrets resolved now."""
+    """The receiver app for a workspace's forms and Feishu events, sharing its database lock; secrets resolved now."""
     return create_app(ws.db, ws.forms, on_item=on_item, resolve_secret=lambda ref: ref.resolve(_prefect_secret),
-                      lock=ws.lock)
+                      lock=ws.lock, services=ws.connections)
 
 
 def serve_receiver(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8800,
@@ -33,18 +33,21 @@ def serve_receiver(ws: Workspace, *, host: str = "127.0.0.1", port: int = 8800,
     """Serve the receiver on ``host:port`` until interrupted; ``on_item(item_id)`` runs after each new push.
 
     Raises:
-        ConfigError: no configured form takes pushes, or a form's secret cannot be resolved.
+        ConfigError: nothing takes pushes (no push form, no Feishu events), or a secret cannot be resolved.
     """
     app = build_receiver(ws, on_item=on_item)
-    forms = app.state.receiver.forms
-    if not forms:
-        raise ConfigError("no form takes pushes: configure a jinshuju form with token or a wenjuanxing form "
-                          "under forms: in muster.yaml")
+    forms, feishu = app.state.receiver.forms, app.state.receiver.feishu
+    if not forms and feishu is None:
+        raise ConfigError("no form takes pushes and no Feishu events are taken: configure a jinshuju form with "
+                          "token or a wenjuanxing form under forms:, or services.feishu.verification_token, "
+                          "in muster.yaml")
     console = console or Console()
     for name, form in forms.items():
         query = "?token=<token>" if form.token else ""
         console.print(f"{name} ({form.conn.service}): POST http://{host}:{port}/forms/{name}{query}",
                       highlight=False, soft_wrap=True)
+    if feishu is not None:
+        console.print(f"feishu events: POST http://{host}:{port}/events/feishu", highlight=False, soft_wrap=True)
     uvicorn.Server(receiver_config(app, host=host, port=port)).run()
 
 

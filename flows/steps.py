@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import state
 from connectors import ConnectorError, ListsGroups, NotFound, ReadsGroups
 from flows.workspace import Workspace
-from mappings.desired import desired_state
+from mappings.desired import GrantException, desired_state
 from mappings.guards import guard_plan
 from mappings.identity import PeopleIndex, Resolution, resolve
 from mappings.models import Observed, Person, Plan, Refusal
@@ -68,7 +68,23 @@ def _read(ws: Workspace, runner, obs: Observed, progress: Progress) -> None:
                 continue  # the planner reports a known chat or document that vanished
             obs.groups.append(group)
             obs.members[external_id] = list(runner.list_members(group))
+            _watch(ws, runner, group)
             progress("chats" if kind == "chat" else "documents", 1)
+
+
+def _watch(ws: Workspace, runner, group) -> None:
+    """Subscribe once to a document's events where the service needs it, so drift can name who changed it."""
+    if group.kind not in ACCESS_KINDS or not hasattr(runner.connector, "watch"):
+        return
+    with ws.lock:
+        if state.get_cursor(ws.db, group.service, f"watch:{group.external_id}"):
+            return
+    try:
+        runner.watch(group)
+    except ConnectorError:
+        return  # events are a nicety: the next read tries again
+    with ws.lock:
+        state.set_cursor(ws.db, group.service, f"watch:{group.external_id}", "subscribed")
 
 
 READ_BY_ID = ("chat", *ACCESS_KINDS)  # kinds no API lists: read one by one, by the ids Muster knows
@@ -123,7 +139,7 @@ def plan_all(ws: Workspace, observed: dict[str, Observed], *, allow_removals: bo
 def _plan_all(ws: Workspace, observed: dict[str, Observed], people: list[Person], allow_removals: bool,
               today: date) -> PlanResult:
     index, by_id = PeopleIndex(people), {p.id: p for p in people}
-    desired = desired_state(people, ws.policy, today)
+    desired = desired_state(people, ws.policy, today, grant_exceptions(ws))
     contexts, refused, resolutions = [], [], {}
     for service in sorted(observed):
         obs = observed[service]
@@ -150,6 +166,14 @@ def _plan_all(ws: Workspace, observed: dict[str, Observed], people: list[Person]
     return PlanResult(plan, resolutions, observed, len(people))
 
 
+def grant_exceptions(ws: Workspace) -> list[GrantException]:
+    """The exceptions in force (adopted drift, review removals), as the planner takes them."""
+    with ws.lock:
+        rows = state.active_exceptions(ws.db)
+    return [GrantException(r["service"], r["resource"], r["person_id"], r["effect"], r["level"],
+                           f"{r['source']} by {r['created_by']}") for r in rows]
+
+
 def _remember_ids(ws: Workspace, service: str, ctx: Context) -> None:
     """Departments and tags found by name keep their ids, so a rename does not orphan them."""
     with ws.lock:
@@ -160,4 +184,4 @@ def _remember_ids(ws: Workspace, service: str, ctx: Context) -> None:
                 state.set_resource_id(ws.db, service, res.key, ext, kind=res.kind, name=res.name, run_id=None)
 
 
-__all__ = ["PlanResult", "plan_all", "pull_service", "resolve_service"]
+__all__ = ["PlanResult", "grant_exceptions", "plan_all", "pull_service", "resolve_service"]

@@ -21,6 +21,7 @@ from flows.apply import Outcome, apply_service
 from flows.offboard import offboard_leaving
 from flows.report import markdown, write_report
 from flows.run import summarize
+from flows.settle import advance_baseline
 from flows.steps import PlanResult, Progress, plan_all, pull_service
 from flows.workspace import Workspace
 
@@ -86,8 +87,20 @@ def offboard_task(ref: str, run_id: str) -> list:
     return offboard_leaving(_ws(ref), run_id)
 
 
+@task(name="follow-up", cache_policy=NO_CACHE)
+def follow_up_task(ref: str, run_id: str) -> dict:
+    """Reassign and remind work items (WeChat groups, Shimo) and access reviews that wait too long."""
+    from flows.access_review import remind_reviews
+    from flows.work_items import remind_and_reassign
+
+    ws = _ws(ref)
+    items = remind_and_reassign(ws, run_id)
+    return {"work_items": {k: len(v) for k, v in items.items()}, "reviews": len(remind_reviews(ws, run_id))}
+
+
 def _sync(ws: Workspace, workspace: str, run_id: str, kind: str, allow_removals: bool, started: float) -> dict:
     offboard_task(workspace, run_id)
+    follow_up_task(workspace, run_id)
     pulls = {s: pull_task.submit(workspace, s, run_id) for s in ws.services}
     observed = {s: f.result() for s, f in pulls.items()}
     result = plan_task(workspace, quote(observed), allow_removals)
@@ -120,6 +133,7 @@ def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: 
            started: float) -> dict:
     """Summarise, record the run and plan status, and write the run report."""
     summary = summarize(ws, run_id, kind, result, outcomes, started)
+    advance_baseline(ws, run_id, result, outcomes)  # what Muster did is not drift
     if result.plan.changes:
         state.set_plan_status(ws.db, result.plan.id, "applied" if summary["status"] == "ok" else "partial")
     summary["report"] = str(write_report(ws.reports, summary, result.plan))

@@ -16,7 +16,15 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from config.tenant import Connection, FormConnection, SecretRef, TenantConfig, TencentMeetingConnection, load_config
+from config.tenant import (
+    Connection,
+    FormConnection,
+    ManualConnection,
+    SecretRef,
+    TenantConfig,
+    TencentMeetingConnection,
+    load_config,
+)
 from connectors import Runner, Sandbox, connector_class
 from connectors._http import RetryPolicy
 from mappings.policy import Policy, load_policy
@@ -24,6 +32,7 @@ from state import open_db
 
 BASE_FIELDS = {"service", "base_url", "agentid", "enabled", "rate_limit", "sandbox"}
 MEETING_ONLY_FIELDS = {"userid_from", "organiser"}  # Muster's settings, not the connector's
+EVENT_FIELDS = {"verification_token", "encrypt_key"}  # the receiver's secrets, not the connector's
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Workspace:
     lock: threading.RLock = field(default_factory=threading.RLock)
     forms: dict[str, FormConnection] = field(default_factory=dict)
     meetings: dict[str, TencentMeetingConnection] = field(default_factory=dict)
+    config_file: Path | None = None  # where the connections were declared (named in errors about them)
 
     @classmethod
     def from_config(cls, path: str | Path, *, actor: str = "muster") -> Workspace:
@@ -51,7 +61,8 @@ class Workspace:
         policy = load_policy(cfg.policy)
         _check_policy_services(cfg, policy)
         return cls(db=open_db(cfg.database), policy=policy, connections=cfg.enabled(), reports=cfg.reports,
-                   actor=actor, coalition=cfg.coalition, forms=dict(cfg.forms), meetings=cfg.enabled_meetings())
+                   actor=actor, coalition=cfg.coalition, forms=dict(cfg.forms), meetings=cfg.enabled_meetings(),
+                   config_file=cfg.file)
 
     @property
     def services(self) -> list[str]:
@@ -60,6 +71,10 @@ class Workspace:
     def connector(self, service: str) -> Runner:
         """A new connector for ``service`` wrapped in the ``Runner``."""
         conn = self.connections[service]
+        if isinstance(conn, ManualConnection):  # no API: the groups confirmed by hand, read from the database
+            from flows.work_items import manual_connector
+
+            return Runner(manual_connector(self, service))
         cls = connector_class(service)
         opts = {"retry": self.retry, "rate_limit": conn.rate_limit, **self.connector_options}
         if service in self.sandboxes:
@@ -71,7 +86,7 @@ class Workspace:
                               "point base_url at `muster sandbox serve` instead")
         creds = {}
         for name in type(conn).model_fields:
-            if name in BASE_FIELDS:
+            if name in BASE_FIELDS or name in EVENT_FIELDS:
                 continue
             value = getattr(conn, name)
             creds[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value

@@ -6,11 +6,17 @@ the same resource merge to the highest level and keep every rule name, so each p
 change can say exactly which rules want it. A person who holds any grant in a service
 needs an account there. A person whose signup withheld consent for a service gets nothing
 there.
+
+Exceptions come last: facts an admin took in by hand (a drift adopted, a removal from an
+access review). A ``deny`` takes an active person off a resource whatever the rules say; a
+``grant`` sets their level there exactly, named after its source (``adopted D1a2b3c4``).
+Exceptions never reach people who are not active, so a leaver loses them like any grant.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -29,6 +35,18 @@ class Want:
     def merge(self, other: Want) -> Want:
         level = self.level if LEVEL_RANK[self.level] >= LEVEL_RANK[other.level] else other.level
         return Want(level, tuple(sorted(set(self.rules) | set(other.rules))))
+
+
+@dataclass(frozen=True)
+class GrantException:
+    """A grant an admin set by hand on a policy resource: ``effect`` grant (at ``level``) or deny."""
+
+    service: str
+    resource: str
+    person_id: str
+    effect: str
+    level: str | None = None
+    source: str = "exception"
 
 
 @dataclass
@@ -57,8 +75,9 @@ def matches(rule: Rule, person: Person, roles: frozenset[str]) -> bool:
     return all(person.attributes.get(k) in v for k, v in when.attributes.items())
 
 
-def desired_state(people: list[Person], policy: Policy, today: date) -> dict[str, DesiredService]:
-    """Desired grants and accounts per service for every service the policy names."""
+def desired_state(people: list[Person], policy: Policy, today: date,
+                  exceptions: Iterable[GrantException] = ()) -> dict[str, DesiredService]:
+    """Desired grants and accounts per service for every service the policy names, exceptions applied."""
     services = set(policy.resources) | set(policy.services)
     out = {s: DesiredService(s) for s in services}
     rules_of: dict[str, dict[str, set[str]]] = {s: {} for s in services}
@@ -75,9 +94,23 @@ def desired_state(people: list[Person], policy: Policy, today: date) -> dict[str
                 current = grants.get(person.id)
                 grants[person.id] = current.merge(want) if current else want
                 rules_of[grant.service].setdefault(person.id, set()).add(rule.name)
+    _apply_exceptions(out, rules_of, exceptions, {p.id for p in people if p.status == "active"})
     for service, by_person in rules_of.items():
         out[service].accounts = {pid: tuple(sorted(names)) for pid, names in by_person.items()}
     return out
 
 
-__all__ = ["DesiredService", "Want", "desired_state", "matches"]
+def _apply_exceptions(out: dict[str, DesiredService], rules_of: dict[str, dict[str, set[str]]],
+                      exceptions: Iterable[GrantException], active: set[str]) -> None:
+    for exc in exceptions:
+        if exc.service not in out or exc.person_id not in active:
+            continue
+        grants = out[exc.service].grants[exc.resource]
+        if exc.effect == "deny":
+            grants.pop(exc.person_id, None)
+        elif exc.level:
+            grants[exc.person_id] = Want(exc.level, (exc.source,))
+            rules_of[exc.service].setdefault(exc.person_id, set()).add(exc.source)
+
+
+__all__ = ["DesiredService", "GrantException", "Want", "desired_state", "matches"]

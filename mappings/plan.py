@@ -8,6 +8,12 @@ Ids in changes: an account's departments are external ids, or ``@key`` for a dep
 this same plan creates (the apply step substitutes the id the service assigns). Members
 are named by person id with their account id in ``external_id``; accounts this plan
 creates get the id ``userid_for(prefix, person)``, so the create is idempotent.
+
+A manual service (``ServiceTraits.manual``: personal WeChat groups, Shimo) has no accounts
+to create: every roster person with a mobile can be added by hand, under that same id
+``userid_for(prefix, person)`` (the manual connector reports people it knows under it too),
+unless they are already linked under another. Its groups are never created, and a chat's
+owner — the person who changes it — is declared, never planned or removed.
 """
 
 from __future__ import annotations
@@ -77,7 +83,10 @@ def plan_service(ctx: Context) -> Context:
     """Fill ``ctx.changes`` and ``ctx.refused`` for one service."""
     _resolve_ids(ctx)
     _plan_departments(ctx)
-    _plan_accounts(ctx)
+    if ctx.traits.manual:
+        _addressable(ctx)
+    else:
+        _plan_accounts(ctx)
     for res in ctx.policy.resources.get(ctx.service, []):
         if res.kind in ("chat", "tag"):
             _plan_group(ctx, res)
@@ -193,6 +202,16 @@ def _plan_accounts(ctx: Context) -> None:
                                              f"{', their documents to ' + ctx.label(heir) if after else ''})"))
 
 
+def _addressable(ctx: Context) -> None:
+    """Manual services: whoever the policy grants something and has a mobile can be added by hand."""
+    for pid in sorted(ctx.desired.accounts):
+        person = ctx.people.get(pid)
+        if pid not in ctx.person_ext and person is not None and person.mobile:
+            ext = userid_for(ctx.prefix, pid)
+            if ext not in ctx.ext_person:
+                ctx.person_ext[pid] = ext
+
+
 def _plan_create(ctx: Context, pid: str, rules: tuple[str, ...]) -> None:
     person = ctx.people[pid]
     if ctx.traits.account_needs_contact and not (person.mobile or person.email):
@@ -257,18 +276,26 @@ def _granted_with_account(ctx: Context, res: Resource, target: str, purpose: str
 def _plan_group(ctx: Context, res: Resource) -> None:
     target = f"{res.kind}:{res.key}"
     ext = ctx.ids.get(res.key)
-    members = _granted_with_account(ctx, res, target, "to add")
+    members = _granted_with_account(ctx, res, target, "to add" if not ctx.traits.manual else "(no mobile to "
+                                    "find them by)")
+    group = ctx.groups.get((res.kind, ext)) if ext else None
+    if group is None and ctx.traits.manual:
+        ctx.refuse(target, f"{res.kind} {res.name} is not declared in muster.yaml (services.{ctx.service}.groups "
+                   "or groups_file), so nobody can be asked to change it")
+        return
     if ext is None:
         _plan_group_create(ctx, res, target, members)
         return
-    group = ctx.groups.get((res.kind, ext))
     if group is None:
         ctx.refuse(target, f"{res.kind} {res.name} ({ext}) was not found in {ctx.service}; "
                    "it may have been dissolved — fix its id in the policy")
         return
     observed = {m.external_id: m.level for m in ctx.observed.members.get(ext, [])}
+    if ctx.traits.manual:  # the owner is declared: the one asked to make the changes, never planned away
+        observed.pop(group.owner, None)
+        members = {pid: w for pid, w in members.items() if ctx.person_ext[pid] != group.owner}
     _plan_member_adds(ctx, res, target, ext, members, observed)
-    if res.kind == "chat":
+    if res.kind == "chat" and not ctx.traits.manual:
         _plan_owner(ctx, res, target, ext, members, group)
     _plan_member_removals(ctx, res, target, ext, members, observed, group)
 
@@ -381,7 +408,9 @@ def _plan_access(ctx: Context, res: Resource) -> None:
     ext = ctx.ids.get(res.key)
     group = ctx.groups.get((res.kind, ext)) if ext else None
     if group is None:
-        ctx.refuse(target, f"{res.kind} {res.name} ({ext}) could not be read in {ctx.service}; "
+        ctx.refuse(target, f"{res.kind} {res.name} is not declared in muster.yaml (services.{ctx.service}.groups "
+                   "or groups_file), so nobody can be asked to share it" if ctx.traits.manual else
+                   f"{res.kind} {res.name} ({ext}) could not be read in {ctx.service}; "
                    "it may have been deleted or the app lost access — check its id in the policy")
         return
     members = _granted_with_account(ctx, res, target, f"to share {res.name} with")

@@ -10,6 +10,7 @@ typo is an error with file, line and field instead of a silent no-op.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +46,47 @@ class BroadcastPolicy(_Strict):
     """How ``muster broadcast`` reaches people: the channels, best first."""
 
     channels: list[str] = Field(default_factory=lambda: ["dingtalk", "wecom", "feishu"], min_length=1)
+
+
+class PrivacyPolicy(_Strict):
+    """Who reads personal data in full in reports: readers in these tiers (and active); everyone else masked."""
+
+    see_contacts: list[str] = Field(default_factory=list)
+
+    _tiers = field_validator("see_contacts", mode="before")(lambda v: [v] if isinstance(v, str) else v)
+
+
+DURATION = r"^[1-9][0-9]*[dhm]$"  # 7d, 36h, 90m
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def duration(text: str) -> timedelta:
+    """``7d`` / ``36h`` / ``90m`` as a timedelta; ValueError for anything else."""
+    if not re.fullmatch(DURATION, text.strip()):
+        raise ValueError(f"{text!r} is not a duration: use a number and d, h or m (7d, 36h, 90m)")
+    text = text.strip()
+    return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+
+
+class ReviewPolicy(_Strict):
+    """Access reviews: who answers for what no one owns, and when reminders and escalation come."""
+
+    coordinator: str | None = None  # a person id or a role key (its first active holder)
+    deadline: str = "7d"
+    remind_after: str = "2d"
+
+    @field_validator("coordinator")
+    @classmethod
+    def _one_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\S+", value):
+            raise ValueError(f"{value!r}: name one person id or role key")
+        return value
+
+    @field_validator("deadline", "remind_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration(value)
+        return value.strip()
 
 
 class Named(_Strict):
@@ -125,6 +167,8 @@ class Policy(_Strict):
     successors: dict[str, str] = Field(default_factory=dict)  # role → who takes over a leaver's things
     hours: HoursRule = HoursRule()  # how meeting minutes round to service hours
     broadcast: BroadcastPolicy = BroadcastPolicy()
+    privacy: PrivacyPolicy = PrivacyPolicy()
+    review: ReviewPolicy = ReviewPolicy()
 
     def resource(self, service: str, key: str) -> Resource:
         for res in self.resources.get(service, []):
@@ -179,7 +223,22 @@ def parse_policy(doc: LocatedYaml) -> Policy:
     _check_resources(policy, doc)
     _check_rules(policy, doc)
     _check_forms(policy, doc)
+    _check_privacy(policy, doc)
+    _check_review(policy, doc)
     return policy
+
+
+def _check_review(policy: Policy, doc: LocatedYaml) -> None:
+    if duration(policy.review.remind_after) >= duration(policy.review.deadline):
+        raise doc.error(("review", "remind_after"), f"remind_after {policy.review.remind_after} must be shorter "
+                        f"than the deadline {policy.review.deadline}")
+
+
+def _check_privacy(policy: Policy, doc: LocatedYaml) -> None:
+    for i, tier in enumerate(policy.privacy.see_contacts):
+        if tier not in policy.tiers:
+            known = ", ".join(policy.tiers) or "none declared"
+            raise doc.error(("privacy", "see_contacts", i), f"unknown tier {tier!r} (known: {known})")
 
 
 def _check_resources(policy: Policy, doc: LocatedYaml) -> None:
@@ -283,10 +342,13 @@ __all__ = [
     "Guards",
     "Named",
     "Policy",
+    "PrivacyPolicy",
+    "ReviewPolicy",
     "Resource",
     "Rule",
     "ServicePolicy",
     "When",
+    "duration",
     "load_policy",
     "parse_policy",
     "parse_policy_text",

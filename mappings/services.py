@@ -21,6 +21,7 @@ class ServiceTraits:
     root_department: str = "1"  # where accounts go when the policy names no department
     doc_types: tuple[str, ...] = ()  # file types a doc resource's "<type>:<token>" id may name
     removal_needs_acceptor: bool = False  # deleting an account hands its documents to someone: name them
+    manual: bool = False  # no membership API: people make the changes (work items), rows are "confirmed by hand"
 
     @property
     def has_departments(self) -> bool:
@@ -60,6 +61,13 @@ SERVICES: dict[str, ServiceTraits] = {
     ),
     # reference §7 (RFC 7643/7644): flat groups (Muster's "tag"), no departments; deactivate = active false
     "scim": ServiceTraits(kinds={"tag": ("member",)}, account_removal="disable"),
+    # personal WeChat groups and Shimo (石墨文档) files have no membership API (reference §6.3): there are no
+    # accounts to create, only declared groups whose changes become work items for their owner (connectors/manual)
+    "wechat": ServiceTraits(kinds={"chat": ("member", "owner")}, chat_max_members=500, manual=True),
+    # Shimo files are named by their URL: shimo.im/<type>/<token> → external_id "<type>:<token>"
+    "shimo": ServiceTraits(kinds={"folder": ("view", "edit", "manage"), "doc": ("view", "edit", "manage")},
+                           manual=True, doc_types=("docs", "docx", "sheets", "slides", "mindmaps", "boards", "forms",
+                                                   "files")),
 }
 
 ACCESS_KINDS = ("doc", "folder")  # kinds whose members are grants at a level, written by apply_access

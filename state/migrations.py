@@ -275,3 +275,106 @@ def m017_meeting_requested(db: Database) -> None:
     # the invitee list Muster last asked for (``invitees`` is what the service kept: it drops unknown userids),
     # so a re-run compares like with like and does not overwrite the list again for an id the service refuses
     db.execute("ALTER TABLE meetings ADD COLUMN requested TEXT")
+
+
+@MIGRATIONS()
+def m018_drift(db: Database) -> None:
+    # Grants the roster or policy took in by hand (drift adopted, access review removals): "grant" sets a
+    # person's level on a policy resource whatever the rules say, "deny" takes them off it. Never deleted:
+    # a withdrawn exception is stamped revoked_at, so the register can say why access was what it was.
+    db["grant_exceptions"].create(
+        {"id": int, "service": str, "resource": str, "person_id": str, "effect": str, "level": str,
+         "reason": str, "source": str, "created_by": str, "created_at": str, "revoked_at": str, "revoked_by": str},
+        pk="id",
+        not_null={"service", "resource", "person_id", "effect", "reason", "source", "created_by", "created_at"},
+    )
+    db["grant_exceptions"].create_index(["service", "revoked_at"], index_name="grant_exceptions_active")
+    # What each service should look like if nobody but Muster touched it: the first read, then every change
+    # Muster applied (or a person adopted). Observed minus this is drift; desired minus this is pending work.
+    db["baselines"].create(
+        {"service": str, "run_id": str, "updated_at": str, "observed": str},
+        pk="service",
+        not_null={"service", "updated_at", "observed"},
+    )
+    db["drift_items"].create(
+        {"id": str, "service": str, "kind": str, "target": str, "object_id": str, "external_id": str,
+         "group_id": str, "summary": str, "detail": str, "made_by": str, "first_seen": str, "last_seen": str,
+         "run_id": str, "status": str, "settled_by": str, "settled_at": str, "settle_reason": str},
+        pk="id",
+        not_null={"id", "service", "kind", "target", "object_id", "summary", "detail", "first_seen", "last_seen",
+                  "status"},
+        defaults={"status": "open"},
+    )
+    db["drift_items"].create_index(["status", "service"], index_name="drift_items_status")
+
+
+@MIGRATIONS()
+def m020_access_reviews(db: Database) -> None:
+    # An access review (``muster review start``): each resource's owner confirms or removes every member;
+    # ids read "R1", "R2" … (the identity-link queue already has the table ``reviews``).
+    db["access_reviews"].create(
+        {"id": str, "seq": int, "scope": str, "opened_by": str, "opened_at": str, "deadline": str,
+         "remind_after": int, "status": str, "run_id": str, "closed_by": str, "closed_at": str},
+        pk="id",
+        not_null={"id", "seq", "scope", "opened_by", "opened_at", "deadline", "remind_after", "status"},
+        defaults={"status": "open"},
+    )
+    db["access_reviews"].create_index(["seq"], index_name="access_reviews_seq", unique=True)
+    # One row per (resource, member) in scope: who reviews it (the owner, else the coordinator) and the answer.
+    # ``outcome`` is what the last removal attempt did (applied, held by a guard, failed), kept while the
+    # item stays open so a held removal can be answered again with approval.
+    db["access_review_items"].create(
+        {"review_id": str, "item": int, "service": str, "kind": str, "resource_key": str, "resource_id": str,
+         "resource_name": str, "person_id": str, "account_id": str, "member_name": str, "member_mobile": str,
+         "level": str, "owner_id": str, "routed": str, "status": str, "answered_by": str, "answered_at": str,
+         "reason": str, "outcome": str, "reminders": int, "reminded_at": str, "escalated_to": str, "escalated_at": str},
+        pk=("review_id", "item"),
+        not_null={"review_id", "item", "service", "kind", "resource_id", "resource_name", "account_id", "level",
+                  "owner_id", "status", "reminders"},
+        defaults={"status": "pending", "reminders": 0},
+        foreign_keys=[("review_id", "access_reviews", "id")],
+    )
+    db["access_review_items"].create_index(["review_id", "status", "owner_id"], index_name="access_review_items_open")
+
+
+@MIGRATIONS()
+def m019_manual_groups(db: Database) -> None:
+    # Groups no API can read (personal WeChat groups, Shimo folders): what is confirmed by hand — the
+    # declaration as last imported (``declared`` = its digest, so an unchanged file is not re-imported over
+    # confirmed work), then every work item marked done. ``owner`` is the roster person who makes changes.
+    db["manual_groups"].create(
+        {"service": str, "key": str, "kind": str, "name": str, "owner": str, "declared": str,
+         "imported_at": str, "updated_at": str},
+        pk=("service", "key"),
+        not_null={"service", "key", "kind", "name", "owner", "declared", "imported_at", "updated_at"},
+    )
+    db["manual_members"].create(
+        {"service": str, "group_key": str, "member_id": str, "person_id": str, "name": str, "mobile": str,
+         "level": str, "source": str, "confirmed_at": str},
+        pk=("service", "group_key", "member_id"),
+        not_null={"service", "group_key", "member_id", "level", "source", "confirmed_at"},
+    )
+    # A manual service's work item carries the plan's changes for one group (``changes``, JSON), so marking
+    # it done can record them; reminders count the notices sent after the first.
+    for column, kind in (("group_key", "TEXT"), ("changes", "TEXT"), ("plan_id", "TEXT"), ("run_id", "TEXT"),
+                         ("reminders", "INTEGER NOT NULL DEFAULT 0"), ("reminded_at", "TEXT"), ("notice", "TEXT")):
+        db.execute(f"ALTER TABLE work_items ADD COLUMN {column} {kind}")
+    db["work_items"].create_index(["service", "group_key", "status"], index_name="work_items_group")
+
+
+@MIGRATIONS()
+def m021_service_events(db: Database) -> None:
+    # Who changed a chat or document, as the service reported it (Feishu's operator_id): one row per
+    # (event, subject), an event's rows written together, so (service, event_id, subject) is unique.
+    db["service_events"].create(
+        {"id": int, "service": str, "event_id": str, "event_type": str, "resource": str, "subject": str,
+         "operator": str, "operator_type": str, "happened_at": str, "received_at": str},
+        pk="id",
+        not_null={"service", "event_id", "event_type", "resource", "subject", "operator", "operator_type",
+                  "happened_at", "received_at"},
+    )
+    db["service_events"].create_index(["service", "event_id", "subject"], index_name="service_events_event",
+                                      unique=True)
+    db["service_events"].create_index(["service", "resource", "subject", "happened_at"],
+                                      index_name="service_events_subject")
+

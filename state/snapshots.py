@@ -35,6 +35,13 @@ def latest_snapshot(db: sqlite_utils.Database, service: str) -> Observed | None:
     return None if row is None else Observed.model_validate_json(row[0])
 
 
+def snapshot_at(db: sqlite_utils.Database, service: str, run_id: str) -> Observed | None:
+    """The observed state of ``service`` that run ``run_id`` saved, or None if it is not kept."""
+    row = db.execute("SELECT observed FROM snapshots WHERE service = ? AND run_id = ? ORDER BY id DESC LIMIT 1",
+                     [service, run_id]).fetchone()
+    return None if row is None else Observed.model_validate_json(row[0])
+
+
 def snapshot_runs(db: sqlite_utils.Database, service: str) -> list[str]:
     """The run ids that have a kept snapshot of ``service``, newest first."""
     rows = db.execute("SELECT run_id FROM snapshots WHERE service = ? ORDER BY id DESC", [service])

@@ -110,6 +110,11 @@ class DocAccess:
                                    old_owner_perm=old_owner_perm)
         return ApplyResult()
 
+    def watch(self, group: Group) -> None:
+        """Ask Feishu to send this doc's permission events, so drift reports can name who changed access."""
+        doc_type, token = doc_id(group)
+        self.client.subscribe_file(token, doc_type)
+
 
 def doc_id(group: Group) -> tuple[str, str]:
     """``(type, token)`` of a doc/folder group whose external id is ``"<type>:<token>"``."""

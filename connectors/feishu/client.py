@@ -448,6 +448,10 @@ class FeishuClient(ApiClient):
         self.call("POST", f"/drive/v1/permissions/{token}/members/transfer_owner", params=params,
                   json={"member_type": DRIVE_MEMBER_TYPE, "member_id": user_id}, idempotent=False)
 
+    def subscribe_file(self, token: str, doc_type: str) -> None:
+        """Subscribe the app to a file's events (drive's permission-member events need it); harmless twice."""
+        self.call("POST", f"/drive/v1/files/{token}/subscribe", params={"file_type": doc_type})
+
 
 CONTACT_IDS = {"user_id_type": USER_ID_TYPE, "department_id_type": DEPT_ID_TYPE}
 META_FAILURES = {970002: "unsupported doc type", 970003: "the app has no permission to read it",

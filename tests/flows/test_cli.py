@@ -96,7 +96,7 @@ def test_no_config_file(tmp_path, capsys, monkeypatch):
     ("edit", "message"),
     [
         (("muster.yaml", "agentid: ", "agentid: x"), "muster.yaml:16: services.wecom.agentid: Input should be a valid integer"),
-        (("muster.yaml", "  wecom:", "  wechat:"), "unknown service 'wechat'"),
+        (("muster.yaml", "  wecom:", "  slack:"), "unknown service 'slack'"),
         (("policy.yaml", "when: {role: counsellor}", "when: {role: counselor}"), "policy.yaml:57: rules[3].when.role: unknown role 'counselor'"),
         (("policy.yaml", "version: 1", "version: 1\nrules: oops"), "duplicate key 'rules'"),
     ],

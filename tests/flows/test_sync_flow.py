@@ -67,3 +67,24 @@ def test_without_a_prefect_server_there_is_no_deployment(monkeypatch):
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert forms._onboard_deployment() is None
+
+
+@pytest.mark.flow
+def test_drift_flow_publishes_its_report_and_the_sync_flow_moves_the_baseline(prefect_server, coalition):
+    from flows.drift_flow import drift_flow
+
+    ws = coalition()
+    ref = register(ws)
+    sync_flow(workspace=ref, allow_removals=True)
+    assert state.get_baseline(ws.db, "wecom") is not None
+    known = state.resource_ids(ws.db, "wecom")
+    chat = next(ws.sandboxes["wecom"].chats[known[r.key]] for r in ws.policy.resources["wecom"]
+                if r.kind == "chat" and r.key in known)
+    ws.sandboxes["wecom"].add_user("byhand1", "手工加的人", mobile="13900000077")
+    chat["userlist"].append("byhand1")
+    result = drift_flow(workspace=ref)
+    assert result["exit_code"] == 2 and result["by_kind"]["unplanned_member"] == 1
+    published = read_artifacts("muster-drift")
+    assert any(result["run"] in (a.description or "") and "byhand1" in (a.data or "") for a in published)
+    page = (ws.reports / f"drift-{result['run']}.html").read_text()
+    assert "byhand1" in page and "<script>" in page

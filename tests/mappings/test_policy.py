@@ -61,7 +61,7 @@ def _error(text: str) -> ConfigError:
         ("- {resource: wecom/counsellors}", "- {resource: wecom/medics}", 23, "rules[1].grant[0].resource",
          "unknown resource 'wecom/medics'"),
         ("level: manage}", "level: owner}", 28, "rules[2].grant[1].level", "takes level member or manage"),
-        ("  wecom: {leavers", "  wechat: {leavers", 9, "services.wechat", "unknown service 'wechat'"),
+        ("  wecom: {leavers", "  slack: {leavers", 9, "services.slack", "unknown service 'slack'"),
         ("kind: tag, name: 心理咨询师", "kind: calendar, name: 心理咨询师", 14, "resources.wecom[2].kind", "Input should be"),
         ("{key: command, kind: chat", "{key: command, kind: tag", 16, "resources.dingtalk[0].kind", "dingtalk has no tags"),
         ("version: 1", "version: 1\nbogus: 2", 2, "bogus", "unknown field"),

@@ -131,6 +131,7 @@ class ChatsMixin:
         if len(chat["members"]) + len(fresh) > CHAT_CAP:
             raise Fail(CHAT_FULL, "the number of chat members has reached the limit")
         chat["members"] += fresh
+        self.chat_member_event("added", chat, fresh)  # the app is the operator
         return self.ok({"invalid_id_list": invalid, "not_existed_id_list": missing,
                         "pending_approval_id_list": []})
 
@@ -144,6 +145,7 @@ class ChatsMixin:
         if chat["owner_id"] in gone:
             raise Fail(CANNOT_REMOVE_OWNER, "the chat owner cannot be removed")
         invalid = [i for i, user in found.items() if user is None]
+        self.chat_member_event("deleted", chat, [m for m in chat["members"] if m in gone])
         chat["members"] = [m for m in chat["members"] if m not in gone]
         return self.ok({"invalid_id_list": invalid})
 

@@ -123,6 +123,8 @@ class DriveMixin:
         user_id, perm = self._member(body), self._perm(body)
         if user_id == doc["owner"]:
             raise Fail(INVALID_OPERATION, "the owner already has full access")
+        if user_id not in doc["members"]:
+            self.permission_event("added", doc, [user_id])  # the app is the operator
         doc["members"][user_id] = {"perm": perm}
         return self.ok({"member": {"member_type": body["member_type"], "member_id": body["member_id"], "perm": perm,
                                    "perm_type": "container", "type": "user"}})
@@ -146,7 +148,8 @@ class DriveMixin:
         user_id = self._member({"member_type": request.url.params.get("member_type"), "member_id": member_id})
         if user_id == doc["owner"]:
             raise Fail(INVALID_OPERATION, "the owner cannot be removed")
-        doc["members"].pop(user_id, None)
+        if doc["members"].pop(user_id, None) is not None:
+            self.permission_event("removed", doc, [user_id])
         return self.ok({})
 
     @route("POST", BASE + "/transfer_owner")
