@@ -57,7 +57,13 @@ class LocatedYaml:
 
 def load_yaml_text(text: str, file: str | Path) -> LocatedYaml:
     """Parse ``text``; raise ``ConfigError`` with the line of a syntax error or duplicate key."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters (a ReaderError) before any parsing
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError(f"not valid YAML: character {char} is not allowed", file=file,
+                          line=line) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -49,6 +49,11 @@ class TransientError(ConnectorError):
         # rate-limit rejection): then even a non-idempotent call may be retried.
         self.sent = sent
 
+    @property
+    def unanswered(self) -> bool:
+        """Sent and no answer came back (a read timeout, a connection lost mid-call): it may have acted."""
+        return self.sent and self.code is None
+
 
 class RateLimited(TransientError):
     """The service refused the call for its rate limit; it was not executed."""

@@ -10,7 +10,9 @@ documented rate limits answered with the service's own rate-limit error, paging.
 Faults are injected on a seeded schedule (``FaultPlan``), so a failing run can be
 replayed exactly: 5xx/"system busy", timeouts (after the service already acted — the
 worst case for idempotency), dropped connections (before it acted), rate-limit
-answers, and early token revocation.
+answers, early token revocation, and a listing that fails part-way ("page": the next
+request for a later page of a listing fails, and so does every retry of it, until a
+new listing of that path starts from its first page).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from typing import Any
 
 import httpx
 
-FAULT_KINDS = ("5xx", "timeout", "drop", "ratelimit", "revoke")
+FAULT_KINDS = ("5xx", "timeout", "drop", "ratelimit", "revoke", "page")
+# query or body fields that carry the position of a later page, across the services' paging styles
+PAGE_FIELDS = ("cursor", "next_cursor", "page_token", "offset", "pos", "next")
 WINDOW_TRIM = 4096
 
 
@@ -38,7 +42,10 @@ class FaultPlan:
     """Which requests fail, and how: random at ``rate`` (seeded) or at fixed request numbers.
 
     ``schedule`` maps the n-th request (1-based, token requests included) to a fault kind;
-    ``apis`` restricts random faults to paths starting with one of its prefixes.
+    ``apis`` restricts random faults to paths starting with one of its prefixes. A "page" fault
+    drawn for a request is armed until a request for a later page of a listing comes: that one
+    fails (counted once), and so does that path's every later page until a first page is asked
+    for again — the listing cannot be finished, however often it is retried.
     """
 
     seed: int = 0
@@ -48,6 +55,8 @@ class FaultPlan:
     apis: tuple[str, ...] = ()
     _rng: random.Random = field(init=False, repr=False)
     injected: Counter = field(default_factory=Counter, init=False)
+    _page_armed: bool = field(default=False, init=False, repr=False)
+    _failing_listings: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -55,11 +64,22 @@ class FaultPlan:
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
 
-    def draw(self, n: int, path: str) -> str | None:
+    def draw(self, n: int, path: str, *, later_page: bool = False) -> str | None:
+        """The fault for the n-th request (to ``path``; ``later_page``: it asks for a listing's 2nd+ page)."""
         kind = self.schedule.get(n)
         if kind is None and self.rate and (not self.apis or path.startswith(self.apis)):
             if self._rng.random() < self.rate:
                 kind = self._rng.choice(self.kinds)
+        if kind == "page":
+            self._page_armed, kind = True, None
+        if not later_page:
+            self._failing_listings.discard(path)  # a new listing of this path starts afresh
+        elif path in self._failing_listings:
+            return "page"  # the same broken listing: every retry of it fails, counted once
+        elif self._page_armed:
+            self._page_armed = False
+            self._failing_listings.add(path)
+            kind = "page"
         if kind:
             self.injected[kind] += 1
         return kind
@@ -157,6 +177,15 @@ class Sandbox:
         self.lock = threading.RLock()
         self.requests = 0
         self.calls: Counter[str] = Counter()  # "METHOD /path" → count
+        # side effects as the service saw them, for the chaos test's duplicate checks (not carried
+        # by export_state): accounts the API created, and member adds per (group, member) that
+        # joined someone new or named someone already in the group
+        self.created: Counter[str] = Counter()
+        self.groups_created: Counter[tuple[str, str]] = Counter()  # (kind, name) of chats and tags the API made
+        # (recipient, text) of every message the API accepted to send, before any silent de-duplication
+        self.sent_messages: Counter[tuple[str, str]] = Counter()
+        self.joined: Counter[tuple[str, str]] = Counter()
+        self.readded: Counter[tuple[str, str]] = Counter()
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         for name in dir(type(self)):
             fn = getattr(type(self), name)
@@ -187,6 +216,44 @@ class Sandbox:
     def revoke_tokens(self) -> None:
         """Invalidate every issued token before its time (the 'revoke' fault)."""
 
+    def later_page(self, request: httpx.Request) -> bool:
+        """Whether ``request`` asks for a listing's second or later page (where a "page" fault strikes).
+
+        Reads the position fields of every paging style the sandboxes use (``PAGE_FIELDS`` in
+        the query or the JSON body): a non-empty, non-zero value means a later page. A service
+        whose paging looks different overrides this.
+        """
+        values = [request.url.params.get(name) for name in PAGE_FIELDS]
+        if request.method in ("POST", "PUT") and request.content:
+            body = self.body(request) or {}
+            values += [body.get(name) for name in PAGE_FIELDS]
+        return any(v not in (None, "", 0, "0") for v in values)
+
+    def note_created(self, account: str) -> None:
+        """Count an account the API created (the chaos test: never twice)."""
+        self.created[account] += 1
+
+    def note_sent(self, recipient: str, text: str) -> None:
+        """Count a message the API accepted for ``recipient`` (the chaos test: never twice)."""
+        self.sent_messages[(recipient, text)] += 1
+
+    def note_group(self, kind: str, name: str) -> None:
+        """Count a chat or tag the API created, by name (the chaos test: never twice)."""
+        self.groups_created[(kind, name)] += 1
+
+    def note_members(self, group: str, before: list[str] | tuple[str, ...], added: list[str]) -> None:
+        """Count the members an API call added to ``group``: new ones joined, the others re-added."""
+        present = set(before)
+        for member in dict.fromkeys(added):
+            if member in present:
+                self.readded[(group, member)] += 1
+            else:
+                self.joined[(group, member)] += 1
+
+    def is_write(self, request: httpx.Request) -> bool:
+        """Whether ``request`` changes the service's data (services with POST reads override this)."""
+        return request.method != "GET"
+
     # --- the handler ----------------------------------------------------------------
 
     def transport(self) -> httpx.MockTransport:
@@ -197,10 +264,10 @@ class Sandbox:
             self.requests += 1
             path = request.url.path
             self.calls[f"{request.method} {path}"] += 1
-            fault = self.faults.draw(self.requests, path)
+            fault = self.faults.draw(self.requests, path, later_page=self.later_page(request))
             if fault == "drop":  # the connection failed before the service saw the request
                 raise httpx.ConnectError("Connection reset before the request was sent", request=request)
-            if fault == "5xx":
+            if fault in ("5xx", "page"):
                 return self.error(request, "5xx")
             if fault == "ratelimit":
                 return self.error(request, "ratelimit", retry_after=1)
@@ -239,4 +306,4 @@ class Sandbox:
         )
 
 
-__all__ = ["FAULT_KINDS", "FaultPlan", "Sandbox", "SlidingWindow", "TokenStore", "route"]
+__all__ = ["FAULT_KINDS", "PAGE_FIELDS", "FaultPlan", "Sandbox", "SlidingWindow", "TokenStore", "route"]

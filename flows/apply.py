@@ -4,8 +4,9 @@ For each service, in the plan's phase order: create departments, create/update a
 create chats and tags, then per group one batched membership call (adds, owner, removes —
 the connector orders them for its API; for a document or folder one access call of
 grants, level changes and revocations), and last the account removals. Each change's
-journal row is marked *sent* before the call and *applied* or *failed* after it, so a
-crash leaves a precise record: a re-run re-plans from a fresh read (what landed is no
+journal row is marked *sent* before the call and *applied* or *failed* after it — a call
+that got no answer (timed out, connection lost after sending) stays *sent*, its outcome
+unknown, as after a crash — so a crash leaves a precise record: a re-run re-plans from a fresh read (what landed is no
 longer planned), skips what this plan already applied, and refuses to repeat a create
 whose outcome is unknown where the service offers no idempotent create.
 
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import state
-from connectors import AuthError, ConnectorError, Runner
+from connectors import AuthError, ConnectorError, Runner, TransientError
 from flows.workspace import Workspace
 from mappings.models import (
     AccessDelta,
@@ -83,6 +84,12 @@ class _Apply:
         except AuthError:
             self._failed(changes, "authentication failed")
             raise
+        except TransientError as exc:
+            if exc.unanswered:  # the service may have acted: the journal keeps it sent, outcome unknown
+                self._failed(changes, str(exc), journal=False)
+            else:
+                self._failed(changes, str(exc))
+            return None
         except ConnectorError as exc:
             self._failed(changes, str(exc))
             return None
@@ -97,9 +104,10 @@ class _Apply:
         self.progress("changes", len(changes))
         return result
 
-    def _failed(self, changes: list[Change], error: str) -> None:
-        with self.ws.lock:
-            state.mark_failed(self.ws.db, self.plan_id, [c.key for c in changes], error)
+    def _failed(self, changes: list[Change], error: str, *, journal: bool = True) -> None:
+        if journal:
+            with self.ws.lock:
+                state.mark_failed(self.ws.db, self.plan_id, [c.key for c in changes], error)
         self.out.failed += [(c, error) for c in changes]
         self.failed_creates.update(c.external_id for c in changes if c.target == "account" and c.op == "add")
         self.failed_objects.update(c.object_id if c.object_id != "*" else c.target for c in changes)

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 import state
+from flows.locking import coalition_lock
 from flows.report import render_plan, render_summary
 from flows.run import apply_all, pull_all
 from flows.steps import plan_all
@@ -41,20 +42,26 @@ def load_plan_file(path: Path) -> tuple[Plan, bool]:
 
 
 def apply_command(console: Console, ws: Workspace, plan_file: Path | None, *, allow_removals: bool,
-                  yes: bool) -> str:
-    """Run ``muster apply``; returns the run status."""
-    from flows.cli import UserError
-
-    started = time.monotonic()
+                  yes: bool, wait: float | None = 0.0) -> str:
+    """Run ``muster apply`` holding the coalition's lock (waiting ``wait`` seconds for it); returns the run status."""
     saved = None
     if plan_file is not None:
         saved, allow_removals = load_plan_file(plan_file)
+    with coalition_lock(ws, "apply", wait=wait):  # applies never interleave; "already applied" is checked inside
+        return _apply(console, ws, saved, allow_removals=allow_removals, yes=yes)
+
+
+def _apply(console: Console, ws: Workspace, saved: Plan | None, *, allow_removals: bool, yes: bool) -> str:
+    from flows.cli import UserError
+
+    started = time.monotonic()
+    if saved is not None:
         if state.plan_status(ws.db, saved.id) in ("applied",):
             raise UserError(f"plan {saved.id} was already applied; run `muster plan` for a new one")
     run_id = state.start_run(ws.db, "apply", actor=ws.actor, params={"plan": saved.id if saved else None})
     result = plan_all(ws, pull_all(ws, run_id), allow_removals=allow_removals)
     if saved is not None:
-        problem = staleness(saved, result.plan)
+        problem = _unread(saved, result) or staleness(saved, result.plan)
         if problem:
             state.finish_run(ws.db, run_id, "refused", {"stale": problem, "plan_id": saved.id})
             raise UserError(f"plan {saved.id} is stale: {problem}; run `muster plan` again")
@@ -72,6 +79,15 @@ def apply_command(console: Console, ws: Workspace, plan_file: Path | None, *, al
     summary = finish(ws, run_id, "apply", result, outcomes, started)
     render_summary(console, summary)
     return summary["status"]
+
+
+def _unread(saved: Plan, result) -> str | None:
+    """A service the saved plan changes that this run could not read (paused, or failing): nothing is applied."""
+    for service in sorted({c.service for c in saved.changes}):
+        obs = result.observed.get(service)
+        if obs is not None and not obs.complete:
+            return f"{service} could not be read now: {obs.error}"
+    return None
 
 
 def staleness(saved: Plan, fresh: Plan) -> str | None:

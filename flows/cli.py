@@ -40,6 +40,8 @@ def _settings() -> Settings:
 
 ConfigOption = typer.Option(None, "--config", "-c", envvar="MUSTER_CONFIG",
                             help="muster.yaml (default: ./muster.yaml)")
+WaitOption = typer.Option(0.0, "--wait", min=0.0, metavar="SECONDS",
+                          help="wait this long for another sync or apply of the coalition (default: refuse at once)")
 
 
 def _workspace(config: Path | None):
@@ -159,23 +161,27 @@ def plan(config: Path | None = ConfigOption,
 def apply(plan_file: Path | None = typer.Argument(None, help="a plan saved by `muster plan --out`"),
           config: Path | None = ConfigOption,
           allow_removals: bool = typer.Option(False, "--allow-removals", help="approve removal waves"),
-          yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation")) -> None:
+          yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+          wait: float = WaitOption) -> None:
     """Apply a saved plan exactly (refusing a stale one), or re-plan, show it and apply it."""
     from flows.apply_cmd import apply_command
 
     ws = _workspace(config)
-    status = apply_command(console, ws, plan_file, allow_removals=allow_removals, yes=yes)
+    status = apply_command(console, ws, plan_file, allow_removals=allow_removals, yes=yes, wait=wait)
     raise typer.Exit(0 if status in ("ok", "nochange") else 1)
 
 
 @app.command()
 def sync(config: Path | None = ConfigOption,
-         allow_removals: bool = typer.Option(False, "--allow-removals", help="approve removal waves")) -> None:
+         allow_removals: bool = typer.Option(False, "--allow-removals", help="approve removal waves"),
+         wait: float = WaitOption) -> None:
     """Run the sync flow: pull → resolve → plan → apply → report."""
     from flows.demo_run import run_flow
+    from flows.locking import coalition_lock
 
     ws = _workspace(config)
-    summary = run_flow(console, ws, allow_removals=allow_removals)
+    with coalition_lock(ws, "sync", wait=wait):  # taken here so a refusal is one line; the flow re-enters it
+        summary = run_flow(console, ws, allow_removals=allow_removals)
     raise typer.Exit(0 if summary["status"] == "ok" else 1)
 
 
@@ -196,6 +202,10 @@ def status(config: Path | None = ConfigOption, limit: int = typer.Option(10, "--
     reviews = state.open_reviews(ws.db)
     if reviews:
         console.print(f"{len(reviews)} account(s) await review: `muster review`")
+    from flows.quarantine import health_lines
+
+    for line in health_lines(ws):  # paused services, and those failing run after run
+        console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -217,41 +227,55 @@ def serve(config: Path | None = ConfigOption,
 
 # --- roster --------------------------------------------------------------------------
 
+ReaderOption = typer.Option(None, "--as", help="the reader, by person id or email (default: MUSTER_ACTOR); "
+                                              "contacts in full only for a tier under privacy.see_contacts")
+
+
+def _masker(ws, reader: str | None):
+    """The Masker for ``reader`` (``--as``), else ``MUSTER_ACTOR``, matched to the roster."""
+    import state
+    from mappings.privacy import Masker, reader_for
+
+    return Masker(ws.policy, reader_for(state.list_people(ws.db), reader or _settings().actor))
+
+
 
 @roster_app.command("list")
 def roster_list(config: Path | None = ConfigOption,
-                status_: str | None = typer.Option(None, "--status", help="active, applicant, leaving, left")) -> None:
-    """List people (mobiles masked)."""
+                status_: str | None = typer.Option(None, "--status", help="active, applicant, leaving, left"),
+                reader: str | None = ReaderOption) -> None:
+    """List people (mobiles masked unless the reader's tier may see contacts)."""
     from rich.table import Table
 
     import state
-    from mappings.normalize import mask_mobile
 
     ws = _workspace(config)
+    masker = _masker(ws, reader)
     table = Table(title_justify="left")
     for name in ("id", "name", "mobile", "team", "tier", "roles", "status"):
         table.add_column(name)
     people = state.list_people(ws.db, status=status_)
     for p in people:
-        table.add_row(p.id, p.name, mask_mobile(p.mobile), p.team or "", p.tier or "",
+        table.add_row(p.id, p.name, masker.mobile(p.mobile), p.team or "", p.tier or "",
                       ",".join(r.role for r in p.roles), p.status)
     console.print(table)
-    console.print(f"{len(people)} people")
+    console.print(f"{len(people)} people; {masker.describe()}", highlight=False, soft_wrap=True)
 
 
 @roster_app.command("show")
-def roster_show(person_id: str, config: Path | None = ConfigOption) -> None:
-    """Show one person, their accounts and roles."""
+def roster_show(person_id: str, config: Path | None = ConfigOption, reader: str | None = ReaderOption) -> None:
+    """Show one person, their accounts and roles (contacts masked unless the reader's tier may see them)."""
     import state
-    from mappings.normalize import mask_mobile
 
     ws = _workspace(config)
     try:
         p = state.get_person(ws.db, person_id)
     except KeyError:
         raise UserError(f"no person {person_id!r} in the roster") from None
+    masker = _masker(ws, reader)
     console.print(f"[bold]{p.id} {p.name}[/] ({p.status}) team {p.team or '-'}, tier {p.tier or '-'}")
-    console.print(f"mobile {mask_mobile(p.mobile)}  email {p.email or '-'}")
+    console.print(f"mobile {masker.mobile(p.mobile) or '-'}  email {masker.email(p.email) or '-'}", highlight=False,
+                  soft_wrap=True, markup=False)
     for r in p.roles:
         console.print(f"role {r.role} {r.start or ''}–{r.end or ''}")
     for service in ws.services:
@@ -308,6 +332,7 @@ def _fail(exc: Exception) -> None:
 
     from config._yaml import ConfigError
     from connectors import HubError
+    from flows.locking import Busy
     from flows.roster_io import RosterImportError
     from state import StateError
 
@@ -318,7 +343,7 @@ def _fail(exc: Exception) -> None:
     if isinstance(exc, clicks):
         exc.show()
         sys.exit(1)
-    if isinstance(exc, (UserError, ConfigError, RosterImportError, StateError, HubError)):
+    if isinstance(exc, (UserError, ConfigError, RosterImportError, StateError, HubError, Busy)):
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(1)
     raise exc
@@ -338,6 +363,8 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 # the people commands (inbox, forms, offboard, tasks) register themselves on `app`
+import flows.cli_audit  # noqa: E402,F401  (audit: list, verify the hash chain)
+import flows.cli_deploy  # noqa: E402,F401  (`muster deploy`: Prefect deployments per coalition)
 import flows.cli_drift  # noqa: E402,F401  (drift: list, adopt, revert, serve)
 import flows.cli_hours  # noqa: E402,F401  (training and hours commands)
 import flows.cli_register  # noqa: E402,F401  (the permission register)

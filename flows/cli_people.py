@@ -72,8 +72,11 @@ def inbox_retry(item_id: int, config: Path | None = ConfigOption) -> None:
         item = state.get_item(ws.db, item_id)
     except KeyError:
         raise UserError(f"no inbox item {item_id}") from None
-    state.set_item_status(ws.db, item_id, "onboarding")
-    batch = onboard_batch(ws, [state.get_item(ws.db, item_id)], _run(ws, "onboard"))
+    from flows.locking import coalition_lock
+
+    with coalition_lock(ws, "onboard"):  # never alongside another run's onboarding or apply
+        state.set_item_status(ws.db, item_id, "onboarding")
+        batch = onboard_batch(ws, [state.get_item(ws.db, item_id)], _run(ws, "onboard"))
     _report_batches([batch])
     final = state.get_item(ws.db, item["id"])["status"]
     raise typer.Exit(0 if final == "onboarded" else 1)
@@ -124,13 +127,15 @@ def offboard(person: str, config: Path | None = ConfigOption,
              grace: int | None = typer.Option(None, "--grace", min=1, help="days their access stays")) -> None:
     """Hand over everything a person owns, verify it, then revoke their access."""
     import state
+    from flows.locking import coalition_lock
     from flows.offboard import OffboardError
     from flows.offboard import offboard as run_offboard
 
     ws = _workspace(config)
     run_id = _run(ws, "offboard")
     try:
-        result = run_offboard(ws, person, successor=successor, grace_days=grace, run_id=run_id)
+        with coalition_lock(ws, "offboard"):  # hand-overs and revocations never interleave with a sync's apply
+            result = run_offboard(ws, person, successor=successor, grace_days=grace, run_id=run_id)
     except OffboardError as exc:
         state.finish_run(ws.db, run_id, "refused", {"error": str(exc)})
         raise UserError(str(exc)) from None

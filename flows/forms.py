@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import state
+from flows.locking import coalition_lock
 from flows.onboard import BatchResult, form_spec, onboard_batch
 from flows.roster_io import RosterImportError, read_table
 from flows.workspace import Workspace
@@ -39,9 +40,24 @@ class Intake:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
 
-def process_inbox(ws: Workspace, run_id: str, *, batch: int = 100) -> list[BatchResult]:
-    """Onboard every received item, a batch at a time, until none is left."""
+ONBOARD_WAIT = 600.0  # seconds onboarding waits for a sync of the coalition to finish before giving up
+
+
+def process_inbox(ws: Workspace, run_id: str, *, batch: int = 100, wait: float | None = ONBOARD_WAIT
+                  ) -> list[BatchResult]:
+    """Onboard every received item, a batch at a time, until none is left.
+
+    Holds the coalition's lock (``flows.locking``) so its applies never interleave with a sync's;
+    items are claimed only once it is held, so a ``Busy`` leaves them pending for the next try.
+    """
+    with coalition_lock(ws, "onboard", wait=wait):
+        return _process_inbox(ws, run_id, batch)
+
+
+def _process_inbox(ws: Workspace, run_id: str, batch: int) -> list[BatchResult]:
     results = []
+    with ws.lock:  # under the coalition's lock an item still claimed was left by a process that died
+        state.release_orphans(ws.db)
     while True:
         with ws.lock:
             items = state.claim_pending(ws.db, batch)
@@ -153,7 +169,7 @@ def onboarding_trigger(ws: Workspace) -> tuple[Callable[[int], None], str, Calla
     push starts a flow run of it; otherwise a worker thread in this process onboards the
     inbox in batches.
     """
-    deployment = _onboard_deployment()
+    deployment = _onboard_deployment(ws)
     if deployment:
         return (_start_deployment(deployment), f"Prefect deployment {deployment} (one flow run per push)",
                 lambda: None)
@@ -166,19 +182,24 @@ def _run_id(ws: Workspace) -> str:
         return state.start_run(ws.db, "onboard", actor=ws.actor)
 
 
-def _onboard_deployment() -> str | None:
+def _onboard_deployment(ws: Workspace) -> str | None:
+    """This coalition's onboard deployment (``muster deploy`` gives it the config's absolute path), if any."""
     import os
+    from pathlib import Path
 
-    if not os.environ.get("PREFECT_API_URL"):
+    config = getattr(ws, "config_file", None)
+    if not os.environ.get("PREFECT_API_URL") or config is None:
         return None
     try:
         from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
         with get_client(sync_client=True) as client:
-            found = client.read_deployment_by_name("onboard/onboard")
-        return f"onboard/{found.name}"
-    except Exception:  # noqa: BLE001 - no server, or no deployment: onboard in-process
+            found = client.read_deployments(flow_filter=FlowFilter(name=FlowFilterName(any_=["onboard"])))
+    except Exception:  # noqa: BLE001 - no server: onboard in-process
         return None
+    mine = str(Path(config).resolve())
+    return next((f"onboard/{d.name}" for d in found if (d.parameters or {}).get("workspace") == mine), None)
 
 
 def _start_deployment(name: str) -> Callable[[int], None]:

@@ -2,13 +2,15 @@
 
 The register is computed (``mappings.register``) from the latest snapshot of every service,
 or, with ``--since RUN``, also from the snapshots that run saved, and the two are compared.
-Contacts in the people view are masked unless the reader may see them (``mappings.privacy``).
-Every export is audited: it writes who holds what, and possibly contacts, to disk.
+Members of a service kept by hand that only an open work item asked for are marked pending
+(``pending_by_hand``), not confirmed. Contacts in the people view are masked unless the reader
+may see them (``mappings.privacy``). Every export is audited: it writes who holds what, and possibly contacts, to disk.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -17,6 +19,7 @@ from pathlib import Path
 import state
 from flows.html_report import HtmlTable, render_page
 from flows.steps import grant_exceptions
+from flows.work_items import is_manual
 from flows.workspace import Workspace
 from mappings.desired import desired_state
 from mappings.hours import SHANGHAI
@@ -118,7 +121,32 @@ def register_of(ws: Workspace, observed: dict[str, Observed], people: list, toda
     known = {s: state.resource_ids(ws.db, s) for s in observed}
     desired = desired_state(people, ws.policy, today, grant_exceptions(ws))  # adopted drift shows as the why
     return build_register(observed, identities=identities, people=people, policy=ws.policy, known_ids=known,
-                          today=today, desired=desired)
+                          today=today, desired=desired, pending=pending_by_hand(ws, observed))
+
+
+def pending_by_hand(ws: Workspace, services: Iterable[str]) -> dict[tuple[str, str, str], int]:
+    """(service, group id, member id) → the open work item that asked for a member not confirmed by hand.
+
+    The manual connector reports a group's confirmed members plus what open items asked for, the
+    last item asking about a member winning (``flows.manual_observed``); these are the members it
+    reports that way at a level nobody has confirmed yet.
+    """
+    out: dict[tuple[str, str, str], int] = {}
+    for service in (s for s in services if is_manual(s)):
+        groups = state.manual_groups(ws.db, service)
+        ids = {r.key: r.external_id for r in ws.policy.resources.get(service, []) if r.external_id}
+        for item in state.open_work_items(ws.db, service=service):
+            group = groups.get(item["group_key"] or "")
+            if item["kind"] != "manual" or group is None:
+                continue
+            for change in item["changes"]:
+                key = (service, ids.get(group["key"], group["key"]), change["member_id"])
+                confirmed = group["members"].get(change["member_id"])
+                if change["op"] != "remove" and (confirmed is None or confirmed["level"] != change["level"]):
+                    out[key] = item["id"]
+                else:
+                    out.pop(key, None)
+    return out
 
 
 def _services(ws: Workspace) -> list[str]:
@@ -223,5 +251,5 @@ def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
-__all__ = ["FORMATS", "RegisterError", "Written", "latest_observed", "observed_at_run", "register_of",
-           "write_register"]
+__all__ = ["FORMATS", "RegisterError", "Written", "latest_observed", "observed_at_run", "pending_by_hand",
+           "register_of", "write_register"]

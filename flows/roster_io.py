@@ -61,7 +61,7 @@ def read_table(path: Path, column=lambda header: clean_text(str(header or ""))) 
     suffix = path.suffix.lower()
     try:
         raw = _read_xlsx(path) if suffix in (".xlsx", ".xlsm") else _read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, csv.Error) as exc:  # csv.Error: e.g. a huge field
         raise RosterImportError(path, [f"cannot read the file: {exc}"]) from None
     if not raw:
         raise RosterImportError(path, ["the file is empty"])

@@ -12,6 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from flows import quarantine
 from flows.apply import Outcome, apply_service
 from flows.steps import PlanResult, Progress, pull_service
 from flows.workspace import Workspace
@@ -36,7 +37,10 @@ def apply_all(ws: Workspace, result: PlanResult, run_id: str, progress: Progress
     with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
         futures = {s: pool.submit(apply_service, ws, result.plan, s, run_id, progress=progress,
                                   approved_by=approved_by) for s in services}
-        return {s: f.result() for s, f in futures.items()}
+        outcomes = {s: f.result() for s, f in futures.items()}
+    for outcome in outcomes.values():
+        quarantine.note_apply(ws, outcome, run_id)  # a service-level error counts toward pausing it
+    return outcomes
 
 
 def plan_counts(result: PlanResult) -> dict[str, dict[str, int]]:
@@ -77,6 +81,7 @@ def summarize(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcome
         "write_calls": sum(o.calls for o in outcomes.values()),
         "services": services,
         "refused": [r.model_dump() for r in result.plan.refused],
+        "paused": {s: o.error for s, o in sorted(result.observed.items()) if quarantine.is_paused(o.error)},
     }
 
 

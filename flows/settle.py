@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import state
+from flows import quarantine
 from flows.apply import Outcome, apply_service
+from flows.locking import coalition_lock
 from flows.steps import PlanResult, plan_all, pull_service
 from flows.workspace import Workspace
 from mappings.guards import guard_plan
@@ -39,8 +41,17 @@ class Settled:
 
 
 def settle(ws: Workspace, service: str, select: Callable[[Change], bool], *, reason: str, kind: str = "settle",
-           extra: Sequence[Change] = (), allow_removals: bool = False) -> Settled:
-    """Read ``service``, plan it, and apply the changes ``select`` keeps plus ``extra``; see the module doc."""
+           extra: Sequence[Change] = (), allow_removals: bool = False, wait: float | None = 0.0) -> Settled:
+    """Read ``service``, plan it, and apply the changes ``select`` keeps plus ``extra``; see the module doc.
+
+    Holds the coalition's lock (``flows.locking``; ``Busy`` after ``wait`` seconds), like a sync.
+    """
+    with coalition_lock(ws, kind, wait=wait):
+        return _settle(ws, service, select, reason=reason, kind=kind, extra=extra, allow_removals=allow_removals)
+
+
+def _settle(ws: Workspace, service: str, select: Callable[[Change], bool], *, reason: str, kind: str,
+            extra: Sequence[Change], allow_removals: bool) -> Settled:
     started = time.monotonic()
     run_id = state.start_run(ws.db, kind, actor=ws.actor, params={"service": service, "reason": reason})
     obs = pull_service(ws, service, run_id)
@@ -59,6 +70,7 @@ def settle(ws: Workspace, service: str, select: Callable[[Change], bool], *, rea
                     fingerprints=result.plan.fingerprints, created_at=datetime.now(UTC))
         state.save_plan(ws.db, plan, run_id)
         outcome = apply_service(ws, plan, service, run_id, approved_by=ws.actor if allow_removals else None)
+        quarantine.note_apply(ws, outcome, run_id)
         out.applied, out.failed = outcome.applied, outcome.failed
         advance_baseline(ws, run_id, PlanResult(plan, observed={service: obs}), {service: outcome})
     status = "ok" if not out.failed else "partial"

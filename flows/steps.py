@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 import state
 from connectors import ConnectorError, ListsGroups, NotFound, ReadsGroups
+from flows import quarantine
 from flows.workspace import Workspace
 from mappings.desired import GrantException, desired_state
 from mappings.guards import guard_plan
@@ -32,19 +33,25 @@ def pull_service(ws: Workspace, service: str, run_id: str, progress: Progress = 
     """Read one service (accounts, departments, tags, known chats) and save the snapshot.
 
     Never raises for a service failure: the snapshot comes back ``complete=False`` with the
-    error, so the planner removes nothing there and the other services go on.
+    error, so the planner removes nothing there and the other services go on. A paused
+    service (``flows.quarantine``) is probed instead, and read only if the probe answers.
     """
     obs = Observed(service=service)
-    try:
-        runner = ws.connector(service)
+    skipped = quarantine.gate(ws, service, run_id)  # a paused service is probed, not read
+    if skipped:
+        obs.complete, obs.error = False, skipped
+    else:
         try:
-            _read(ws, runner, obs, progress)
-        finally:
-            runner.close()
-    except ConnectorError as exc:
-        obs.complete, obs.error = False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - config problems (a missing secret) land here too
-        obs.complete, obs.error = False, f"{type(exc).__name__}: {exc}"
+            runner = ws.connector(service)
+            try:
+                _read(ws, runner, obs, progress)
+            finally:
+                runner.close()
+        except ConnectorError as exc:
+            obs.complete, obs.error = False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - config problems (a missing secret) land here too
+            obs.complete, obs.error = False, f"{type(exc).__name__}: {exc}"
+        quarantine.note_read(ws, obs, run_id)
     with ws.lock:
         state.save_snapshot(ws.db, run_id, obs)
     return obs
@@ -144,8 +151,9 @@ def _plan_all(ws: Workspace, observed: dict[str, Observed], people: list[Person]
     for service in sorted(observed):
         obs = observed[service]
         if not obs.complete:
-            refused.append(Refusal(service=service, target="*", reason=f"{service} could not be read, so "
-                                   f"nothing is planned for it: {obs.error}"))
+            why = ("is paused, so nothing is planned for it (no removals)" if quarantine.is_paused(obs.error)
+                   else "could not be read, so nothing is planned for it")
+            refused.append(Refusal(service=service, target="*", reason=f"{service} {why}: {obs.error}"))
             continue
         resolutions[service] = res = resolve_service(ws, obs, people, index)
         with ws.lock:

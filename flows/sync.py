@@ -17,7 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 import state
+from flows import quarantine
 from flows.apply import Outcome, apply_service
+from flows.locking import coalition_lock
 from flows.offboard import offboard_leaving
 from flows.report import markdown, write_report
 from flows.run import summarize
@@ -64,19 +66,23 @@ def plan_task(ref: str, observed: dict, allow_removals: bool) -> PlanResult:
 @task(name="apply", cache_policy=NO_CACHE, task_run_name="apply-{service}")
 def apply_task(ref: str, result: PlanResult, service: str, run_id: str, approved_by: str | None) -> Outcome:
     """Apply one service's part of the plan."""
-    return apply_service(_ws(ref), result.plan, service, run_id, progress=_progress(ref), approved_by=approved_by)
+    ws = _ws(ref)
+    outcome = apply_service(ws, result.plan, service, run_id, progress=_progress(ref), approved_by=approved_by)
+    quarantine.note_apply(ws, outcome, run_id)  # a service-level error counts toward pausing it
+    return outcome
 
 
 @flow(name="sync", persist_result=False, log_prints=False)
-def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync") -> dict:
-    """Sync every connected service with the roster and policy."""
+def sync_flow(workspace: str, allow_removals: bool = False, kind: str = "sync", wait: float | None = 0.0) -> dict:
+    """Sync every connected service with the roster and policy, holding the coalition's lock (``wait`` seconds)."""
     ws, started = _ws(workspace), time.monotonic()
-    run_id = state.start_run(ws.db, kind, actor=ws.actor, params={"allow_removals": allow_removals})
-    try:
-        summary = _sync(ws, workspace, run_id, kind, allow_removals, started)
-    except BaseException as exc:
-        state.finish_run(ws.db, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-        raise
+    with coalition_lock(ws, kind, wait=wait):  # one writing run per coalition: applies never interleave
+        run_id = state.start_run(ws.db, kind, actor=ws.actor, params={"allow_removals": allow_removals})
+        try:
+            summary = _sync(ws, workspace, run_id, kind, allow_removals, started)
+        except BaseException as exc:
+            state.finish_run(ws.db, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+            raise
     create_markdown_artifact(summary["markdown"], key="muster-run", description=f"Muster {kind} {run_id}")
     return summary
 
@@ -133,6 +139,7 @@ def finish(ws: Workspace, run_id: str, kind: str, result: PlanResult, outcomes: 
            started: float) -> dict:
     """Summarise, record the run and plan status, and write the run report."""
     summary = summarize(ws, run_id, kind, result, outcomes, started)
+    quarantine.note_run(ws, run_id, result.observed, outcomes)  # a clean run clears a service's failing streak
     advance_baseline(ws, run_id, result, outcomes)  # what Muster did is not drift
     if result.plan.changes:
         state.set_plan_status(ws.db, result.plan.id, "applied" if summary["status"] == "ok" else "partial")

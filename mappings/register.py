@@ -9,8 +9,11 @@ Every member of every resource a service reported becomes one ``RegisterRow`` wi
 reason it is there: the names of the policy rules that grant it, ``unmanaged`` when the
 policy does not name the resource, or ``not granted by any rule`` when the policy manages
 the resource and no rule grants this member (drift: the next sync would remove it, or keep
-it as an unknown member). The people view turns the same rows around: per person, their
-accounts and everything they can reach. ``diff`` compares two registers for ``--since``.
+it as an unknown member). A member of a service kept by hand is ``confirmed by hand``, or
+``pending by hand (work item W7)`` while it is there only because an open work item asked
+for it (the manual connector reports both, so plans stay quiet while the owner works). The
+people view turns the same rows around: per person, their accounts and everything they can
+reach. ``diff`` compares two registers for ``--since``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ NOT_GRANTED = "not granted by any rule"
 NO_ONE = "matches no one in the roster"
 DISABLED = "account disabled"
 BY_HAND = "confirmed by hand"
+PENDING_BY_HAND = "pending by hand (work item W{item})"
 KIND_ORDER = ("department", "tag", "chat", "doc", "folder", "meeting")
 
 
@@ -103,6 +107,7 @@ def build_register(
     known_ids: Mapping[str, Mapping[str, str]],
     today: date,
     desired: Mapping[str, DesiredService] | None = None,
+    pending: Mapping[tuple[str, str, str], int] | None = None,
 ) -> Register:
     """The register of every service in ``observed``.
 
@@ -114,13 +119,15 @@ def build_register(
         known_ids: service → policy key → the service's id of it (``state.resource_ids``).
         today: the day roles are evaluated on.
         desired: the desired state when the caller has it already (else computed from people and policy).
+        pending: (service, resource id, account) → the open work item that asked for that member of a service
+            kept by hand, for members not yet confirmed; they show ``PENDING_BY_HAND`` instead of ``BY_HAND``.
     """
     wants = desired if desired is not None else desired_state(people, policy, today)
     by_id = {p.id: p for p in people}
     rows: list[RegisterRow] = []
     for service in sorted(observed):
         rows += _service_rows(observed[service], identities.get(service, {}), by_id, policy,
-                              known_ids.get(service, {}), wants.get(service))
+                              known_ids.get(service, {}), wants.get(service), pending or {})
     rows.sort(key=_row_order)
     return Register(rows, people_view(rows, people, identities))
 
@@ -178,7 +185,8 @@ def managed_ids(service: str, policy: Policy, known_ids: Mapping[str, str],
 
 
 def _service_rows(obs: Observed, links: Mapping[str, str], people: Mapping[str, Person], policy: Policy,
-                  known_ids: Mapping[str, str], desired: DesiredService | None) -> list[RegisterRow]:
+                  known_ids: Mapping[str, str], desired: DesiredService | None,
+                  pending: Mapping[tuple[str, str, str], int]) -> list[RegisterRow]:
     managed = managed_ids(obs.service, policy, known_ids, obs.groups)
     manual = bool(getattr(SERVICES.get(obs.service), "manual", False))
     accounts = {a.external_id: a for a in obs.accounts}
@@ -193,8 +201,9 @@ def _service_rows(obs: Observed, links: Mapping[str, str], people: Mapping[str, 
             pid = links.get(account)
             person = people.get(pid) if pid else None
             acct = accounts.get(account)
+            by_hand = _by_hand(pending.get((obs.service, group.external_id, account))) if manual else None
             why = _why(res, wanted.get(pid) if person else None, level, matched=person is not None,
-                       active=acct.active if acct else True, manual=manual)
+                       active=acct.active if acct else True, by_hand=by_hand)
             rows.append(RegisterRow(
                 service=obs.service, kind=group.kind, resource=group.name, resource_id=group.external_id,
                 policy_key=res.key if res else "", account=account, person_id=person.id if person else "",
@@ -223,8 +232,13 @@ def _group_members(obs: Observed, group: Group) -> dict[str, str]:
     return members
 
 
+def _by_hand(item: int | None) -> str:
+    """How a member of a service kept by hand is known: confirmed, or asked for by open work item ``item``."""
+    return BY_HAND if item is None else PENDING_BY_HAND.format(item=item)
+
+
 def _why(res: Resource | None, want: Want | None, level: str, *, matched: bool, active: bool,
-         manual: bool) -> str:
+         by_hand: str | None) -> str:
     if res is None:
         parts = [UNMANAGED]
     elif want is None:
@@ -237,8 +251,8 @@ def _why(res: Resource | None, want: Want | None, level: str, *, matched: bool, 
         parts.append(NO_ONE)
     if not active:
         parts.append(DISABLED)
-    if manual:
-        parts.append(BY_HAND)
+    if by_hand:
+        parts.append(by_hand)
     return "; ".join(parts)
 
 
@@ -250,6 +264,7 @@ def _row_order(row: RegisterRow) -> tuple:
 __all__ = [
     "BY_HAND",
     "NOT_GRANTED",
+    "PENDING_BY_HAND",
     "UNMANAGED",
     "PersonEntry",
     "Register",

@@ -19,6 +19,7 @@ from state.drift import (
     settle_drift,
 )
 from state.events import record_event, service_events, who_changed
+from state.health import get_health, paused_services, record_failure, record_probe, record_success, service_health
 from state.hours import (
     attendance_of,
     confirm_hours,
@@ -36,7 +37,16 @@ from state.hours import (
     store_hours,
 )
 from state.identities import add_review, identities_for, link, open_reviews, resolve_review, unlink
-from state.inbox import claim_pending, get_item, inbox_items, quarantine, quarantined, receive, set_item_status
+from state.inbox import (
+    claim_pending,
+    get_item,
+    inbox_items,
+    quarantine,
+    quarantined,
+    receive,
+    release_orphans,
+    set_item_status,
+)
 from state.journal import (
     applied_anywhere,
     applied_state,
@@ -119,6 +129,7 @@ __all__ = [
     "get_access_review",
     "get_baseline",
     "get_cursor",
+    "get_health",
     "get_drift_item",
     "get_item",
     "get_meeting",
@@ -153,15 +164,20 @@ __all__ = [
     "open_db",
     "open_reviews",
     "open_work_items",
+    "paused_services",
     "plan_status",
     "quarantine",
     "quarantined",
     "reassign_work_item",
     "receive",
+    "release_orphans",
     "record_applied",
     "record_drift",
     "record_event",
+    "record_failure",
     "record_planned",
+    "record_probe",
+    "record_success",
     "resolve_review",
     "resource_ids",
     "revoke_exception",
@@ -170,6 +186,7 @@ __all__ = [
     "save_plan",
     "save_snapshot",
     "service_events",
+    "service_health",
     "set_baseline",
     "set_cursor",
     "set_item_status",

@@ -46,9 +46,11 @@ def _open_file(path: Path) -> sqlite_utils.Database:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
-    db = _connect(path)
-    if path.stat().st_mode & 0o777 != FILE_MODE:
-        os.chmod(path, FILE_MODE)
+    db = _connect(path)  # refuses a file that is not a Muster database before anything is changed
+    # owner only; SQLite made -wal and -shm with the database's mode, so mend those too
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if each.exists() and each.stat().st_mode & 0o777 != FILE_MODE:
+            os.chmod(each, FILE_MODE)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.enable_wal()
     # WAL + NORMAL: a commit survives the process dying (the journal's promise) without an fsync each
@@ -56,10 +58,35 @@ def _open_file(path: Path) -> sqlite_utils.Database:
     return db
 
 
+class _Database(sqlite_utils.Database):
+    """``atomic()`` starts with ``BEGIN IMMEDIATE``: the write lock is taken (waiting up to the busy
+    timeout) before the block's first read. A deferred ``BEGIN`` that reads and then writes (the audit
+    log reads its head hash first) fails at once with "database is locked" when another process
+    committed in between, and the busy timeout cannot help it."""
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic() as db:  # a savepoint inside the enclosing transaction
+                yield db
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 def _database(target: str | Path) -> sqlite_utils.Database:
     # The flows share one connection between the threads of a run, serialising its use
     # with a lock; SQLite itself is built serialized (threadsafety 3), so allow that.
-    return sqlite_utils.Database(sqlite3.connect(str(target), check_same_thread=False))
+    return _Database(sqlite3.connect(str(target), check_same_thread=False))
 
 
 def _connect(path: Path) -> sqlite_utils.Database:

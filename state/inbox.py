@@ -131,6 +131,21 @@ def claim_pending(db: sqlite_utils.Database, limit: int = 100) -> list[dict]:
     return [_item(r) for r in sorted(rows, key=lambda r: r["id"])]
 
 
+def release_orphans(db: sqlite_utils.Database) -> list[int]:
+    """Put items left in ``onboarding`` back to ``received``; returns their ids.
+
+    Only for a caller that holds the coalition's lock (``flows.locking``), under which every
+    claim is made: an item still ``onboarding`` then was claimed by a process that died
+    mid-batch, and would otherwise never be onboarded. Its attempts keep counting.
+    """
+    with db.atomic():
+        rows = db.execute(
+            "UPDATE inbox SET status = 'received', updated_at = ? WHERE status = 'onboarding' RETURNING id",
+            [utc_now()],
+        ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
 def quarantined(db: sqlite_utils.Database, *, limit: int | None = None) -> list[dict]:
     """Quarantined pushes, newest first."""
     sql, params = "SELECT * FROM quarantine ORDER BY id DESC", []

@@ -378,3 +378,20 @@ def m021_service_events(db: Database) -> None:
     db["service_events"].create_index(["service", "resource", "subject", "happened_at"],
                                       index_name="service_events_subject")
 
+
+
+@MIGRATIONS()
+def m022_service_health(db: Database) -> None:
+    # Per service: how many runs in a row failed for it (a read that came back incomplete, or an apply that
+    # raised a service-level error), counted once per run (``last_failed_run``); ``failure_kind`` says which,
+    # since a good read clears only a streak of bad reads. After three the service is paused (``paused_at``):
+    # runs probe it (``probed_at``/``probe_error``/``probe_run``) instead of reading or writing it, and a
+    # probe that answers resumes it (``resumed_at``) with the count reset.
+    db["service_health"].create(
+        {"service": str, "failures": int, "failure_kind": str, "last_error": str, "last_failed_at": str,
+         "last_failed_run": str, "paused_at": str, "resumed_at": str, "probed_at": str, "probe_error": str,
+         "probe_run": str, "updated_at": str},
+        pk="service",
+        not_null={"service", "failures", "updated_at"},
+        defaults={"failures": 0},
+    )

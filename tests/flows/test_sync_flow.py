@@ -49,11 +49,11 @@ def test_onboarding_goes_to_a_prefect_deployment_when_one_exists(coalition, monk
 
     ws = coalition()
     started = []
-    monkeypatch.setattr(forms, "_onboard_deployment", lambda: None)
+    monkeypatch.setattr(forms, "_onboard_deployment", lambda ws: None)
     trigger, how, stop = forms.onboarding_trigger(ws)
     assert "in this process" in how
     stop()
-    monkeypatch.setattr(forms, "_onboard_deployment", lambda: "onboard/onboard")
+    monkeypatch.setattr(forms, "_onboard_deployment", lambda ws: "onboard/onboard")
     monkeypatch.setattr("prefect.deployments.run_deployment",
                         lambda name, parameters, timeout: started.append((name, parameters, timeout)))
     trigger, how, stop = forms.onboarding_trigger(ws)
@@ -62,11 +62,11 @@ def test_onboarding_goes_to_a_prefect_deployment_when_one_exists(coalition, monk
     assert started == [("onboard/onboard", {"item_id": 42}, 0)]
 
 
-def test_without_a_prefect_server_there_is_no_deployment(monkeypatch):
+def test_without_a_prefect_server_there_is_no_deployment(monkeypatch, coalition):
     import flows.forms as forms
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert forms._onboard_deployment() is None
+    assert forms._onboard_deployment(coalition()) is None
 
 
 @pytest.mark.flow

@@ -303,6 +303,45 @@ def test_muster_tasks_lists_and_done_refuses_a_contradicting_list(hub, tmp_path,
     assert code == 0 and "0 reminded, 0 reassigned" in out  # nothing has waited two days yet
 
 
+def test_the_register_shows_what_an_open_item_asked_for_as_pending_until_tasks_done(hub, tmp_path, capsys,
+                                                                                    monkeypatch):
+    import csv
+
+    from flows.cli import main
+
+    ws = hub()
+    sync(ws)
+    ids = {s: i["id"] for s, i in items(ws).items()}
+    pull_all(ws, state.start_run(ws.db, "test", actor=ws.actor))  # the read now reports what the items asked for
+    monkeypatch.setenv("MUSTER_CONFIG", str(tmp_path / "muster.yaml"))
+
+    def register():
+        with pytest.raises(SystemExit) as info:
+            main(["register", "--format", "csv", "--out", str(tmp_path / "register.csv")])
+        assert info.value.code == 0, capsys.readouterr()
+        with (tmp_path / "register.csv").open(encoding="utf-8-sig", newline="") as fh:
+            # the why's tail: how the member is known (the rules before it are the register's own tests)
+            return {(r["service"], r["resource id"], r["account"]): (r["level"], r["why"].split("; ")[-1])
+                    for r in csv.DictReader(fh)}
+
+    pending = {"wechat": f"pending by hand (work item W{ids['wechat']})",
+               "shimo": f"pending by hand (work item W{ids['shimo']})"}
+    rows = register()
+    assert rows[("wechat", "frontline-1", "mp3")] == ("member", pending["wechat"])  # 张三, asked to be added
+    assert rows[("wechat", "frontline-1", "mp2")] == ("member", "confirmed by hand")
+    assert rows[("wechat", "frontline-1", "mp1")] == ("owner", "confirmed by hand")
+    assert rows[("shimo", "folder:Cases2020", "mp5")] == ("edit", pending["shimo"])
+    assert rows[("shimo", "folder:Cases2020", "mp2")] == ("view", pending["shimo"])  # confirmed at edit, asked view
+    assert ("wechat", "frontline-1", "mp4") not in rows  # a removal asked for is already gone from the read
+
+    with pytest.raises(SystemExit) as info:
+        main(["tasks", "done", str(ids["wechat"])])
+    assert info.value.code == 0
+    rows = register()
+    assert rows[("wechat", "frontline-1", "mp3")] == ("member", "confirmed by hand")
+    assert rows[("shimo", "folder:Cases2020", "mp5")] == ("edit", pending["shimo"])
+
+
 def test_the_demo_issues_work_items_then_finds_nothing_left(tmp_path):
     from flows.demo_run import build_demo
 

@@ -166,6 +166,25 @@ def test_services_kept_by_hand_say_their_rows_were_confirmed_by_hand(monkeypatch
     assert rows[("wecom", "1", "wx1")][5] == "unmanaged; confirmed by hand"
 
 
+def test_members_an_open_work_item_asked_for_are_pending_by_hand_not_confirmed(monkeypatch):
+    monkeypatch.setitem(SERVICES, "wecom", SimpleNamespace(manual=True))
+    reg = build_register({"wecom": WECOM}, identities=LINKS, people=PEOPLE, policy=POLICY, known_ids=KNOWN,
+                         today=TODAY, pending={("wecom", "chat1", "wx9"): 7, ("wecom", "7", "wx2"): 8})
+    rows = cells(reg)
+    assert rows[("wecom", "chat1", "wx9")][5] == ("not granted by any rule; matches no one in the roster; "
+                                                  "pending by hand (work item W7)")
+    assert rows[("wecom", "7", "wx2")][5] == "not granted by any rule; pending by hand (work item W8)"
+    # the same account elsewhere, and the chat's other members, stay confirmed
+    assert rows[("wecom", "chat1", "wx2")][5] == "everyone; confirmed by hand"
+    assert rows[("wecom", "10", "wx9")][5].endswith("; confirmed by hand")
+
+
+def test_pending_members_of_a_service_with_an_api_are_not_marked():
+    rows = cells(build_register({"wecom": WECOM}, identities=LINKS, people=PEOPLE, policy=POLICY, known_ids=KNOWN,
+                                today=TODAY, pending={("wecom", "chat1", "wx9"): 7}))
+    assert rows[("wecom", "chat1", "wx9")][5] == "not granted by any rule; matches no one in the roster"
+
+
 def test_the_people_view_lists_each_persons_accounts_and_reach():
     reg = register()
     by_id = {e.person.id: e for e in reg.people}

@@ -66,6 +66,8 @@ class ChatsMixin:
         for userid in userids:
             self.user(userid)
         chatid = self.add_chat(None, name, owner, userids)
+        self.note_members(chatid, (), userids)
+        self.note_group("chat", name)
         self.chats[chatid].update({k: int(body[k]) for k in SETTINGS if body.get(k) is not None})
         chat = self.chats[chatid]
         return self.ok(chatid=chatid, openConversationId=chat["openConversationId"], conversationTag=2)
@@ -86,6 +88,7 @@ class ChatsMixin:
         if len(members) > CHAT_CAP:
             raise Fail(CHAT_FULL, f"群成员数量超过上限 {CHAT_CAP}")
         name = _name(body["name"]) if body.get("name") else chat["name"]
+        self.note_members(chat["chatid"], chat["useridlist"], [u for u in add if u not in remove])
         chat.update(useridlist=members, owner=owner, name=name)
         chat.update({k: int(body[k]) for k in SETTINGS if body.get(k) is not None})
         return self.ok()
@@ -117,6 +120,7 @@ class ChatsMixin:
         if len(recipients) > RECIPIENTS_PER_CALL:
             raise invalid(f"at most {RECIPIENTS_PER_CALL} recipients per call")
         for userid in recipients:
+            self.note_sent(userid, text)
             if not self.rate_limits or self.notice_minute.hit("recipients"):
                 self._deliver(userid, text)  # past 5000 recipients a minute: dropped, the call still succeeds
         return self.ok(task_id=self.rng.randrange(10**11, 10**12))

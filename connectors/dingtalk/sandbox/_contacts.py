@@ -163,6 +163,7 @@ class ContactsMixin:
         leads = self._leads(body.get("leader_in_dept"), depts)
         self.add_user(userid, str(body["name"]), mobile=str(body["mobile"]), email=body.get("email"),
                       departments=depts, leader_of=leads)
+        self.note_created(userid)
         return self.ok(result={"userid": userid, "unionId": self.users[userid]["unionid"]})
 
     @route("POST", "/topapi/v2/user/update")

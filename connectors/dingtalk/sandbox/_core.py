@@ -162,8 +162,12 @@ class DingTalkSandboxCore(Sandbox):
 
     # --- the frame -----------------------------------------------------------------
 
+    def is_write(self, request: httpx.Request) -> bool:
+        """Whether ``request`` is one of the write APIs (those ``write_calls`` counts)."""
+        return request.url.path in WRITE_PATHS
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path in WRITE_PATHS:
+        if self.is_write(request):
             with self.lock:
                 self.write_calls += 1
         return super().__call__(request)

@@ -85,6 +85,8 @@ class ChatsMixin:
                 raise Fail(INVALID_PARAM, "owner_id is required when the bot creates for a user (sandbox)")
             owner, *members = [self._known(i, id_type) for i in [str(body["owner_id"]), *ids]]
             chat_id = self.add_chat(None, name, owner, members)
+            self.note_members(chat_id, (), [owner, *members])
+            self.note_group("chat", name)
             return {**self._chat_row(self.chats[chat_id], id_type), "chat_mode": "group"}
 
         return self.ok(self.once("chat_create", request.url.params.get("uuid"), make))
@@ -130,6 +132,7 @@ class ChatsMixin:
         fresh = [u for u in dict.fromkeys(known) if u not in chat["members"]]
         if len(chat["members"]) + len(fresh) > CHAT_CAP:
             raise Fail(CHAT_FULL, "the number of chat members has reached the limit")
+        self.note_members(chat_id, chat["members"], known)
         chat["members"] += fresh
         self.chat_member_event("added", chat, fresh)  # the app is the operator
         return self.ok({"invalid_id_list": invalid, "not_existed_id_list": missing,
@@ -168,7 +171,8 @@ class ChatsMixin:
         if user is None:
             raise Fail(MESSAGE_NO_USER, "bot has no availability to this user")
 
-        def make() -> dict[str, Any]:
+        def make() -> dict[str, Any]:  # once per uuid: Feishu's own de-duplication of a resend
+            self.note_sent(user["user_id"], text)
             self.messages.append((user["user_id"], text))
             return {"message_id": "om_" + self.hex(32), "msg_type": "text", "chat_id": "oc_" + self.hex(32),
                     "body": {"content": body["content"]}}

@@ -197,6 +197,7 @@ class ContactsMixin:
         if user_id in self.users:
             raise Fail(USER_ID_TAKEN, "user id already exist error")
         self.users[user_id] = self._new_user(user_id, name, mobile, email, depts, activated=False)
+        self.note_created(user_id)
         return self.users[user_id]
 
     @route("PATCH", USERS + "/{user_id}")

@@ -170,9 +170,13 @@ class FeishuSandboxCore(Sandbox):
 
     # --- the frame -----------------------------------------------------------------
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def is_write(self, request: httpx.Request) -> bool:
+        """Whether ``request`` changes data: a write method, not a token request nor a POST that only reads."""
         path = request.url.path
-        if request.method in WRITE_METHODS and not path.startswith(PREFIX + "/auth/") and path not in READ_POSTS:
+        return request.method in WRITE_METHODS and not path.startswith(PREFIX + "/auth/") and path not in READ_POSTS
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.is_write(request):
             with self.lock:
                 self.write_calls += 1
         return super().__call__(request)

@@ -148,6 +148,7 @@ class ContactsMixin(WeComCore):
         user |= self._placement(body["department"], body.get("is_leader_in_dept"))
         user |= self._contact(body, None)
         self._store_user(user)
+        self.note_created(userid)
         return self.ok("created")
 
     @route("POST", api("user/update"))

@@ -197,6 +197,10 @@ class WeComCore(Sandbox):
                 self.write_calls += 1
             return super().__call__(request)
 
+    def is_write(self, request: httpx.Request) -> bool:
+        """Whether ``request`` is one of the write APIs (those ``write_calls`` counts)."""
+        return request.url.path in WRITE_APIS
+
     def dispatch(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         try:

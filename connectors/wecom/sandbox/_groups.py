@@ -102,6 +102,7 @@ class GroupsMixin(WeComCore):
             "partylist": [],
             "created_by_app": True,
         }
+        self.note_group("tag", name)
         return self.ok("created", tagid=tagid)
 
     @route("GET", api("tag/list"))
@@ -146,6 +147,8 @@ class GroupsMixin(WeComCore):
         if len(bad_users) == len(users) and len(bad_parties) == len(parties):
             raise WeComFault(40070, invalidlist="|".join(bad_users))
         valid = [rec["userid"] for rec in found.values() if rec]
+        if adding:
+            self.note_members(f"tag:{tag['tagid']}", tag["userlist"], valid)
         _edit(tag["userlist"], valid, adding)
         _edit(tag["partylist"], [p for p in parties if p in self.departments], adding)
         extra: dict[str, Any] = {"invalidlist": "|".join(bad_users)} if bad_users else {}
@@ -177,6 +180,8 @@ class GroupsMixin(WeComCore):
             "chat_type": 0,
             "created_by_app": True,
         }
+        self.note_members(chatid, (), users)
+        self.note_group("chat", name)
         return self.ok(chatid=chatid)
 
     def _free_chatid(self, chatid: Any) -> str:
@@ -235,7 +240,10 @@ class GroupsMixin(WeComCore):
             raise WeComFault(86207)
         if "name" in body and not str(body["name"] or "").strip():
             raise WeComFault(86004)
+        before = list(chat["userlist"])
         chat.update(userlist=members, owner=owner, name=str(body.get("name") or chat["name"])[:CHAT_NAME_MAX])
+        asked = [self.find_user(u) for u in body.get("add_user_list") or []]
+        self.note_members(chat["chatid"], before, [u["userid"] for u in asked if u])
         return self.ok()
 
     def _updated_members(self, chat: dict[str, Any], body: dict[str, Any]) -> list[str]:
@@ -274,6 +282,7 @@ class GroupsMixin(WeComCore):
             raise WeComFault(82001, **invalid)
         window = self._duplicate_window(body)
         for userid in users:
+            self.note_sent(userid, text)
             if window and not self._first_within(userid, text, window):
                 continue  # the duplicate check drops it; the call still succeeds
             if self._member_hour.hit(userid) and self._member_minute.hit(userid):
