@@ -409,6 +409,38 @@ def run(n: int, folder: Path) -> dict:
             "real_total": time.monotonic() - started}
 
 
+def profile_apply(n: int, folder: Path, service: str, top: int = 45) -> None:
+    """cProfile of one service's apply (``apply_service`` in the main thread) after a real pull and plan."""
+    import cProfile
+    import pstats
+
+    from flows.apply import apply_service
+
+    ws, sandboxes, recorders, clocks, people = coalition(folder, n)
+    run_id = state.start_run(ws.db, "bench-profile", actor="bench")
+    result = plan_all(ws, pull_all(ws, run_id))
+    state.save_plan(ws.db, result.plan, run_id)
+    changes = len(result.plan.for_service(service))
+    print(f"{changes:,} {service} changes; profiling its apply ...", file=sys.stderr, flush=True)
+    cpu0, t = time.process_time(), time.monotonic()
+    apply_service(ws, result.plan, service, run_id)
+    cpu, real = time.process_time() - cpu0, time.monotonic() - t
+    print(f"unprofiled: {changes:,} changes in {real:.2f} s real, {cpu:.2f} s CPU ({1000 * cpu / max(changes, 1):.2f} "
+          "ms a change); profiling a second, fresh run ...", file=sys.stderr, flush=True)
+    ws.db.close()
+    with tempfile.TemporaryDirectory(prefix="muster-full-sync-prof-") as tmp:
+        ws, sandboxes, recorders, clocks, people = coalition(Path(tmp), n)
+        run_id = state.start_run(ws.db, "bench-profile", actor="bench")
+        result = plan_all(ws, pull_all(ws, run_id))
+        state.save_plan(ws.db, result.plan, run_id)
+        prof = cProfile.Profile()
+        prof.runcall(apply_service, ws, result.plan, service, run_id)
+        ws.db.close()
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def plan_only(n: int) -> dict:
     """Pull and plan only (no apply): the plan's size, the minimal calls and the bound; planning time and memory."""
     with tempfile.TemporaryDirectory(prefix="muster-full-sync-plan-") as tmp:
@@ -564,6 +596,8 @@ last request.
 - simulated apply ÷ bound: **{ratio:.2f}** (target ≤ 1.2); whole sync {t['whole'] / r['bound']:.2f}
 - write calls ÷ minimal: **{t['made_all'] / t['min_all']:.2f}** ({t['made_all']:,} / {t['min_all']:,})
 - rate-limit answers from the sandboxes: {sum(r['limited'].values())}
+- apply CPU (`time.process_time`, all threads): {fmt_s(r['apply_cpu'])} s for {len(r['result'].plan.changes):,} changes,
+  {1000 * r['apply_cpu'] / max(len(r['result'].plan.changes), 1):.2f} ms a change (sandboxes and HTTP plumbing included)
 {chr(10).join(t['problems']) if t['problems'] else '- no failed or rejected changes'}
 
 ### Write calls per API
@@ -593,6 +627,8 @@ def main() -> None:
                     help="write the section even for a custom --people size (it states the size, and adds the "
                          f"plan-only bound at {PEOPLE:,} with an estimate)")
     ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    ap.add_argument("--profile", choices=SERVICES, metavar="SERVICE",
+                    help="diagnostic: cProfile of one service's apply (with --people; never writes)")
     ap.add_argument("--plan-only", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--json", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -602,6 +638,10 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(plan_only(args.plan_only)), encoding="utf-8")
         return
     n = args.people or (5_000 if args.quick else PEOPLE)
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="muster-full-sync-") as tmp:
+            profile_apply(n, Path(tmp), args.profile)
+        return
     with tempfile.TemporaryDirectory(prefix="muster-full-sync-") as tmp:
         r = run(n, Path(tmp))
     t = tables(r)
@@ -638,7 +678,7 @@ apply): {big['changes']:,} changes in {fmt_s(big['plan_s'])} s, peak RSS {big['m
 Lower bound at {big['n']:,}: **{fmt_s(bound)} s ({bound / 3600:.2f} h)**. **Estimate, not measured:** at the
 {r['n']:,}-person run's simulated ÷ bound of {ratio:.2f}, a {big['n']:,}-person first sync would take about
 {fmt_s(ratio * bound)} s ({ratio * bound / 3600:.2f} h) of service time. The apply was not run at this size
-(see the bottlenecks in `bench/README.md`).
+here; without `--people` the script measures it.
 """
 
 

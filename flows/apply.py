@@ -38,6 +38,7 @@ from mappings.models import (
     Plan,
 )
 from mappings.services import ACCESS_KINDS, SERVICES
+from state.journal import record_applied_many
 
 Progress = Callable[[str, int], None]
 
@@ -75,7 +76,14 @@ class _Apply:
 
     # --- bookkeeping ------------------------------------------------------------------
 
-    def send(self, changes: list[Change], call: Callable[[], ApplyResult]) -> ApplyResult | None:
+    def send(self, changes: list[Change], call: Callable[[], ApplyResult],
+             links: Callable[[ApplyResult], list[Identity]] | None = None) -> ApplyResult | None:
+        """Journal ``changes`` as sent, make the call, then record its outcome.
+
+        On success the journal's applied marks, the audit entries, the applied values and the
+        identity links ``links`` gives for the result are written in one transaction, each as one
+        prepared statement for the whole batch.
+        """
         keys = [c.key for c in changes]
         with self.ws.lock:
             state.mark_sent(self.ws.db, self.plan_id, keys)
@@ -95,11 +103,16 @@ class _Apply:
             return None
         self.out.calls += result.calls
         self.out.rejected += list(result.rejected)
-        with self.ws.lock:
-            state.mark_applied(self.ws.db, self.plan_id, keys, result.model_dump(mode="json"))
-            state.append_many(self.ws.db, [self._audit(c) for c in changes])
-            for c in changes:
-                state.record_applied(self.ws.db, c.service, c.target, c.object_id, c.after, self.run_id)
+        answer = result.model_dump(mode="json")
+        entries = [self._audit(c) for c in changes]
+        identities = links(result) if links else []
+        with self.ws.lock, self.ws.db.atomic():
+            state.mark_applied(self.ws.db, self.plan_id, keys, answer)
+            state.append_many(self.ws.db, entries)
+            record_applied_many(self.ws.db, [(c.service, c.target, c.object_id, c.after) for c in changes],
+                                self.run_id)
+            if identities:
+                state.link(self.ws.db, identities)
         self.out.applied += changes
         self.progress("changes", len(changes))
         return result
@@ -217,9 +230,8 @@ def _account(job: _Apply, c: Change) -> None:
     spec = AccountSpec(external_id=c.external_id, name=fields["name"], mobile=fields.get("mobile"),
                        email=fields.get("email"), departments=tuple(fields.get("departments") or ()),
                        leader_of=tuple(fields.get("leader_of") or ()))
-    if job.send([c], lambda: job.runner.create_account(spec)):
-        with job.ws.lock:
-            state.link(job.ws.db, [Identity(service=c.service, external_id=c.external_id, person_id=c.object_id,
+    job.send([c], lambda: job.runner.create_account(spec),
+             links=lambda result: [Identity(service=c.service, external_id=c.external_id, person_id=c.object_id,
                                             matched_by="created")])
 
 

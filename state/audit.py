@@ -26,6 +26,8 @@ from state.db import dumps, loads, paused_gc, utc_now
 GENESIS = "0" * 64
 _CONTENT = ("seq", "at", "run_id", "actor", "action", "service", "target", "object_id", "reason",
             "detail", "approved_by")
+_COLUMNS = (*_CONTENT, "prev_hash", "hash")
+_INSERT = f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
 def append(
@@ -98,7 +100,8 @@ def _write(db: sqlite_utils.Database, entries: list[dict]) -> list[dict]:
             row = {"seq": seq, "at": utc_now(), **entry, "prev_hash": prev}
             row["hash"] = prev = _hash(prev, row)
             rows.append(row)
-        db["audit"].insert_all(rows, pk="seq")
+        # prepared SQL, one statement for the batch: sqlite-utils re-reads the schema on every insert_all
+        db.conn.executemany(_INSERT, [tuple(row[c] for c in _COLUMNS) for row in rows])
     return rows
 
 

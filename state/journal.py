@@ -15,7 +15,7 @@ what the service now reports is drift somebody else made.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -29,19 +29,24 @@ _STATUS_SQL = (
 )
 _UNCONFIRMED = "sent_at IS NOT NULL AND applied_at IS NULL AND failed_at IS NULL"
 _SENT_ORDER = "sent_at, plan_id, key"
+_RECORD_APPLIED = (
+    "INSERT INTO applied_state (service, target, object_id, value, run_id, applied_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (service, target, object_id) DO UPDATE SET value = excluded.value,"
+    " run_id = excluded.run_id, applied_at = excluded.applied_at"
+)
+_JOURNAL_COLUMNS = ("plan_id", "key", "run_id", "service", "target", "object_id", "op", "change", "planned_at",
+                    "attempts")
+_RECORD_PLANNED = (f"INSERT OR IGNORE INTO journal ({', '.join(_JOURNAL_COLUMNS)})"
+                   f" VALUES ({', '.join('?' * len(_JOURNAL_COLUMNS))})")
 
 
 def record_planned(db: sqlite_utils.Database, plan_id: str, run_id: str, changes: Sequence[Change]) -> None:
     """Journal changes as planned, in one transaction; rows already journaled are left alone."""
     now = utc_now()
-    rows = (
-        {"plan_id": plan_id, "key": c.key, "run_id": run_id, "service": c.service, "target": c.target,
-         "object_id": c.object_id, "op": c.op, "change": c.model_dump_json(), "planned_at": now,
-         "attempts": 0}
-        for c in changes
-    )
+    rows = ((plan_id, c.key, run_id, c.service, c.target, c.object_id, c.op, c.model_dump_json(), now, 0)
+            for c in changes)
     with db.atomic():
-        db["journal"].insert_all(rows, pk=("plan_id", "key"), ignore=True)
+        db.conn.executemany(_RECORD_PLANNED, rows)
 
 
 def mark_sent(db: sqlite_utils.Database, plan_id: str, keys: Sequence[str]) -> None:
@@ -96,9 +101,18 @@ def record_applied(
     db: sqlite_utils.Database, service: str, target: str, object_id: str, value: Any, run_id: str
 ) -> None:
     """Remember the value Muster last applied to (target, object) in a service."""
-    row = {"service": service, "target": target, "object_id": object_id, "value": dumps(value),
-           "run_id": run_id, "applied_at": utc_now()}
-    db["applied_state"].upsert(row, pk=("service", "target", "object_id"))
+    record_applied_many(db, [(service, target, object_id, value)], run_id)
+
+
+def record_applied_many(
+    db: sqlite_utils.Database, values: Iterable[tuple[str, str, str, Any]], run_id: str
+) -> None:
+    """``record_applied`` for many (service, target, object_id, value) at once, in one statement."""
+    now = utc_now()
+    rows = [(service, target, object_id, dumps(value), run_id, now) for service, target, object_id, value in values]
+    if rows:
+        with db.atomic():
+            db.conn.executemany(_RECORD_APPLIED, rows)
 
 
 def forget_applied(db: sqlite_utils.Database, service: str, target: str, object_id: str) -> None:

@@ -86,7 +86,7 @@ class ContactsMixin:
 
     @route("GET", "/v1.0/contact/users/{union_id}")
     def _new_user(self, request: httpx.Request, union_id: str) -> httpx.Response:
-        user = next((u for u in self.users.values() if u["unionid"] == union_id), None)
+        user = self.users.first("unionid", union_id)
         if user is None:
             raise NewFail(404, "resource.not.found", "用户不存在")
         body = {"nick": user["name"], "unionId": user["unionid"], "stateCode": user["state_code"],
@@ -200,7 +200,7 @@ class ContactsMixin:
         return changes
 
     def _check_mobile(self, mobile: Any, userid: str) -> None:
-        if any(u["mobile"] == str(mobile) and u["userid"] != userid for u in self.users.values()):
+        if self.users.taken("mobile", str(mobile), userid):
             raise Fail(MOBILE_TAKEN, "手机号码在公司中已存在")
 
     def _dept_ids(self, value: Any) -> list[int]:

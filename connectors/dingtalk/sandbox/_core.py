@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow, TokenStore
+from connectors._userindex import IndexedUsers
 
 TOKEN_TTL = 7200
 QPS_PER_API = 20
@@ -54,6 +55,12 @@ WRITE_PATHS = frozenset({
     "/topapi/v2/department/create", "/chat/create", "/chat/update",
     "/topapi/message/corpconversation/asyncsend_v2",
 })
+
+# a mobile is unique in the organisation (60104); the new API finds users by unionid
+USER_INDEXES = {
+    "mobile": lambda uid, u: u.get("mobile"),
+    "unionid": lambda uid, u: u.get("unionid"),
+}
 
 
 class Fail(Exception):
@@ -108,6 +115,15 @@ class DingTalkSandboxCore(Sandbox):
         self.notice_keys: set[tuple[str, int, str]] = set()  # (userid, day, content hash) delivered
         self.notice_counts: Counter[tuple[str, int]] = Counter()  # (userid, day) → notices delivered
         self.notice_minute = SlidingWindow(5000, 60.0, clock)  # work-notice recipients of the app (§1.8)
+
+    @property
+    def users(self) -> IndexedUsers:
+        """userid → user record, indexed by mobile and unionid (kept in step with every change)."""
+        return self._users
+
+    @users.setter
+    def users(self, value: dict[str, dict[str, Any]]) -> None:
+        self._users = IndexedUsers(USER_INDEXES, value)
 
     @property
     def credentials(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import route
-from connectors.feishu.sandbox._core import BAD_CREDENTIALS, FIELD_INVALID, PREFIX, Fail, public
+from connectors.feishu.sandbox._core import BAD_CREDENTIALS, FIELD_INVALID, PREFIX, Fail, phone_key, public
 
 CONTACT_PAGE_MAX = 50
 BATCH_MAX = 50
@@ -262,10 +262,9 @@ class ContactsMixin:
 
     def _contacts_free(self, mobile: Any, email: Any, user_id: str) -> None:
         """41001/41002 when another user (not ``user_id``) has the mobile or the email."""
-        others = [u for u in self.users.values() if u["user_id"] != user_id]
-        if mobile and any(u["mobile"] and _phone(u["mobile"]) == _phone(mobile) for u in others):
+        if mobile and self.users.taken("mobile", phone_key(mobile), user_id):
             raise Fail(MOBILE_TAKEN, "mobile has already exist error")
-        if email and any((u["email"] or "").lower() == str(email).lower() for u in others):
+        if email and self.users.taken("email", str(email).lower(), user_id):
             raise Fail(EMAIL_TAKEN, "email has already exist error")
 
     def _dept_ids_in(self, request: httpx.Request, ids: Any) -> list[str]:
@@ -301,8 +300,3 @@ class ContactsMixin:
         if not self.user_id_scope:
             del row["user_id"]
         return row
-
-
-def _phone(mobile: Any) -> str:
-    text = str(mobile)
-    return text[3:] if text.startswith("+86") else text.lstrip("+")

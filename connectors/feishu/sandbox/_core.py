@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow
+from connectors._userindex import IndexedUsers
 
 PREFIX = "/open-apis"
 TOKEN_TTL = 7200
@@ -47,6 +48,22 @@ ID_TYPES = ("open_id", "user_id", "union_id")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 READ_POSTS = frozenset({PREFIX + "/drive/v1/metas/batch_query"})  # a POST that only reads: not a write
+
+
+
+def phone_key(mobile: Any) -> str:
+    """A mobile as the uniqueness check compares it: without ``+86`` or a leading ``+``."""
+    text = str(mobile)
+    return text[3:] if text.startswith("+86") else text.lstrip("+")
+
+
+# mobile (41001) and email (41002, any case) are unique; requests name users by open_id or union_id too
+USER_INDEXES = {
+    "mobile": lambda uid, u: phone_key(u["mobile"]) if u.get("mobile") else None,
+    "email": lambda uid, u: (u.get("email") or "").lower() or None,
+    "open_id": lambda uid, u: u.get("open_id"),
+    "union_id": lambda uid, u: u.get("union_id"),
+}
 
 
 class Fail(Exception):
@@ -127,6 +144,15 @@ class FeishuSandboxCore(Sandbox):
         self.user_id_scope = True  # the app holds "get user_id"; without it users come without user_id
         # literal routes before templated ones: /users/find_by_department is not /users/{user_id}
         self._routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
+
+    @property
+    def users(self) -> IndexedUsers:
+        """user_id → user record, indexed by mobile, email, open_id and union_id (kept in step)."""
+        return self._users
+
+    @users.setter
+    def users(self, value: dict[str, dict[str, Any]]) -> None:
+        self._users = IndexedUsers(USER_INDEXES, value)
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -257,7 +283,7 @@ class FeishuSandboxCore(Sandbox):
             return None
         if id_type == "user_id":
             return self.users.get(str(some_id))
-        return next((u for u in self.users.values() if u.get(id_type) == some_id), None)
+        return self.users.first(id_type, some_id)
 
     def id_of(self, user_id: str, id_type: str) -> str:
         """A stored user's id in the type a request asked for."""

@@ -69,14 +69,7 @@ class ContactsMixin(WeComCore):
 
     def _store_user(self, user: dict[str, Any]) -> None:
         user["status"] = _status(user)
-        self.users[user["userid"]] = user
-        self._user_keys[user["userid"].lower()] = user["userid"]
-
-    def import_state(self, data: dict[str, Any]) -> None:
-        """Replace the data with an ``export_state`` result, rebuilding the userid index."""
-        super().import_state(data)
-        with self.lock:
-            self._user_keys = {u.lower(): u for u in self.users}
+        self.users[user["userid"]] = user  # ``users`` keeps its indexes (userid, mobile, email) itself
 
     # --- users: read ----------------------------------------------------------------
 
@@ -204,10 +197,9 @@ class ContactsMixin(WeComCore):
             raise WeComFault(60103)
         if email and (len(email) > 64 or not EMAIL_RE.match(email)):
             raise WeComFault(60105)
-        others = [u for u in self.users.values() if u["userid"] != own]
-        if mobile and any(u["mobile"] == mobile for u in others):
+        if mobile and self.users.taken("mobile", mobile, own):
             raise WeComFault(60104)
-        if email and any(u["email"].lower() == email.lower() for u in others):
+        if email and self.users.taken("email", email.lower(), own):
             raise WeComFault(60106)
         return merged
 

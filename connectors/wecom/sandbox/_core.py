@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow, TokenStore, route
+from connectors._userindex import IndexedUsers
 from connectors.wecom.client import (
     API_FORBIDDEN,
     TOKEN_API,
@@ -171,13 +172,21 @@ class WeComCore(Sandbox):
         self.chats: dict[str, dict[str, Any]] = {}
         self.messages: list[tuple[str, str]] = []
         self.duplicate_check: dict[tuple[str, str], float] = {}  # (userid, text) → when it was last checked in
-        self._user_keys: dict[str, str] = {}  # lower-case userid → userid (case-insensitive ids)
         lim = self.limits
         self._minute = SlidingWindow(lim.per_minute, 60, clock)
         self._hour = SlidingWindow(lim.per_hour, 3600, clock)
         self._chat_day = SlidingWindow(lim.chats_per_day, 86_400, clock)
         self._member_minute = SlidingWindow(lim.member_messages_per_minute, 60, clock)
         self._member_hour = SlidingWindow(lim.member_messages_per_hour, 3600, clock)
+
+    @property
+    def users(self) -> IndexedUsers:
+        """userid → user record, indexed by lower-case userid, mobile and lower-case email (kept in step)."""
+        return self._users
+
+    @users.setter
+    def users(self, value: dict[str, dict[str, Any]]) -> None:
+        self._users = IndexedUsers(USER_INDEXES, value)
 
     @property
     def credentials(self) -> dict[str, Any]:
@@ -317,12 +326,19 @@ class WeComCore(Sandbox):
 
     def find_user(self, userid: Any) -> dict[str, Any] | None:
         """The user record for ``userid`` in any letter case, or None."""
-        key = self._user_keys.get(str(userid).lower()) if userid else None
-        return self.users.get(key) if key else None
+        return self.users.first("key", str(userid).lower()) if userid else None
 
     def require_visible_root(self) -> None:
         if not self.app_visible_root:
             raise WeComFault(60011)
+
+
+# userids are unique regardless of letter case; mobile and email (any case) are unique too
+USER_INDEXES = {
+    "key": lambda uid, u: uid.lower(),
+    "mobile": lambda uid, u: u.get("mobile") or None,
+    "email": lambda uid, u: (u.get("email") or "").lower() or None,
+}
 
 
 def _department(dept_id: int, name: str, parent: int, order: int = 0) -> dict[str, Any]:
