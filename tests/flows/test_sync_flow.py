@@ -88,3 +88,8 @@ def test_drift_flow_publishes_its_report_and_the_sync_flow_moves_the_baseline(pr
     assert any(result["run"] in (a.description or "") and "byhand1" in (a.data or "") for a in published)
     page = (ws.reports / f"drift-{result['run']}.html").read_text()
     assert "byhand1" in page and "<script>" in page
+    secrets = {str(v) for sb in ws.sandboxes.values() for k, v in sb.credentials.items()
+               if any(word in k for word in ("secret", "key", "token")) and len(str(v)) >= 8}
+    published = [a.data or "" for key in ("muster-run", "muster-drift", "muster-drift-items")
+                 for a in read_artifacts(key)]
+    assert secrets and published and not [s for s in secrets if any(s in str(text) for text in published)]
