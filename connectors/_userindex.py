@@ -227,4 +227,21 @@ class IndexedUsers(dict):
         return self.__reduce__()
 
 
-__all__ = ["IndexedUsers", "TrackedUser"]
+class IndexedUsersAttribute:
+    """A sandbox's ``users``: reading gives its ``IndexedUsers``; assigning any mapping (``__init__``,
+    ``import_state``) builds a new one with this sandbox's indexes."""
+
+    def __init__(self, keys: Mapping[str, KeyFn], doc: str = "") -> None:
+        self.keys, self.__doc__ = dict(keys), doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: Mapping[str, Any]) -> None:
+        setattr(obj, self.slot, IndexedUsers(self.keys, value))
+
+
+__all__ = ["IndexedUsers", "IndexedUsersAttribute", "TrackedUser"]

@@ -18,8 +18,8 @@ from flows.run import pull_all
 from flows.settle import SettleError, settle
 from flows.steps import plan_all
 from flows.workspace import Workspace
-from mappings.drift import KINDS, DriftInput, find_drift
-from mappings.models import Change, Person
+from mappings.drift import KINDS, DriftInput, advance, find_drift
+from mappings.models import Change, Identity, Person
 from mappings.normalize import try_email, try_mobile
 from mappings.services import SERVICES
 
@@ -74,7 +74,9 @@ def check_drift(ws: Workspace, *, run_id: str | None = None, today: date | None 
             base = (obs, report.checked_at)
         changes = result.plan.for_service(service)
         items = find_drift(_input(ws, service, obs, base[0], changes, result, people))
-        records = [_with_author(ws, item.record(), service, base[1]) for item in items]
+        with ws.lock:
+            names = _operator_names(ws, service)
+            records = [_with_author(ws, item.record(), service, base[1], names) for item in items]
         with ws.lock:
             report.counts[service] = state.record_drift(ws.db, service, records, run_id)
         drift_keys = {i.revert.key for i in items if i.revert is not None}
@@ -98,27 +100,27 @@ def _input(ws: Workspace, service: str, obs, baseline, changes: list[Change], re
             managed[ext] = (f"{r.kind}:{r.key}", r.name)
         elif ext:
             managed[ext] = (f"department:{r.key}", r.name)
-    traits = SERVICES.get(service)
+    traits = SERVICES[service]
     return DriftInput(observed=obs, baseline=baseline, changes=changes, links=links, people=people, managed=managed,
                       keep_unknown=ws.policy.service(service).unknown_members == "keep",
-                      manual=bool(getattr(traits, "manual", False)))
+                      manual=traits.manual)
 
 
-def _with_author(ws: Workspace, record: dict, service: str, since: str) -> dict:
+def _operator_names(ws: Workspace, service: str) -> dict[str, tuple[str, str]]:
+    """Account id → (person id, name) for the service's linked accounts: who an event's operator is."""
+    people = {p.id: p.name for p in state.list_people(ws.db)}
+    return {ext: (i.person_id, people[i.person_id]) for ext, i in state.identities_for(ws.db, service).items()
+            if i.person_id in people}
+
+
+def _with_author(ws: Workspace, record: dict, service: str, since: str, names: dict[str, tuple[str, str]]) -> dict:
     """Who made the change, where the service told us (events the receiver kept); else unknown."""
-    who = getattr(state, "who_changed", None)
     made = None
-    if who is not None and record["group_id"] and record["external_id"]:
-        with ws.lock:
-            made = who(ws.db, service, record["group_id"], record["external_id"], since=since)
-    if made:
-        with ws.lock:
-            ident = state.identities_for(ws.db, service).get(made.get("operator") or "")
-        if ident is not None:
-            try:
-                made = {**made, "person_id": ident.person_id, "name": state.get_person(ws.db, ident.person_id).name}
-            except KeyError:
-                pass
+    if record["group_id"] and record["external_id"]:
+        made = state.who_changed(ws.db, service, record["group_id"], record["external_id"], since=since)
+    if made and made.get("operator") in names:
+        person_id, name = names[made["operator"]]
+        made = {**made, "person_id": person_id, "name": name}
     return {**record, "made_by": made}
 
 
@@ -181,8 +183,6 @@ def _adopt_grant(ws: Workspace, item: dict, reason: str, source: str) -> str:
         with ws.lock:
             base = state.get_baseline(ws.db, service)
             if base is not None:
-                from mappings.drift import advance
-
                 change = Change(op="add", service=service, target=item["target"], object_id=pid,
                                 group_id=item["group_id"], external_id=item["external_id"],
                                 after=detail.get("observed") or "member")
@@ -217,8 +217,6 @@ def _adopt_owner(ws: Workspace, item: dict, reason: str, source: str) -> str:
 
 def _adopt_account(ws: Workspace, item: dict, person_id: str | None) -> str:
     service, ext, detail = item["service"], item["external_id"], item["detail"]
-    from mappings.models import Identity
-
     with ws.lock:
         if person_id:
             try:

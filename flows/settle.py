@@ -21,6 +21,7 @@ from flows.apply import Outcome, apply_service
 from flows.locking import coalition_lock
 from flows.steps import PlanResult, plan_all, pull_service
 from flows.workspace import Workspace
+from mappings.drift import advance
 from mappings.guards import guard_plan
 from mappings.models import Change, Plan, Refusal
 
@@ -86,8 +87,6 @@ def _about(refusal: Refusal, changes: list[Change]) -> bool:
 
 def advance_baseline(ws: Workspace, run_id: str, result: PlanResult, outcomes: dict[str, Outcome]) -> None:
     """Move each read service's baseline by what was applied (its first complete read starts it)."""
-    from mappings.drift import advance
-
     for service, obs in result.observed.items():
         if not obs.complete:
             continue

@@ -84,12 +84,7 @@ class Workspace:
 
             raise ConfigError(f"services.{service} is an in-process sandbox, which only `muster demo` provides; "
                               "point base_url at `muster sandbox serve` instead")
-        creds = {}
-        for name in type(conn).model_fields:
-            if name in BASE_FIELDS or name in EVENT_FIELDS:
-                continue
-            value = getattr(conn, name)
-            creds[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value
+        creds = _credentials(conn, skip=EVENT_FIELDS)
         if "agentid" in type(conn).model_fields:  # WeCom and DingTalk apps have one; Feishu's and SCIM's do not
             creds["agentid"] = conn.agentid
         return Runner(cls(base_url=conn.base_url, transport=self.transports.get(service), **creds, **opts))
@@ -109,13 +104,19 @@ class Workspace:
         if conn.sandbox:
             raise ConfigError(f"meetings.{service} is an in-process sandbox, which only `muster demo` provides; "
                               "point base_url at `muster sandbox serve` instead")
-        creds = {}
-        for name in type(conn).model_fields:
-            if name in BASE_FIELDS or name in MEETING_ONLY_FIELDS:
-                continue
-            value = getattr(conn, name)
-            creds[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value
+        creds = _credentials(conn, skip=MEETING_ONLY_FIELDS)
         return Runner(cls(base_url=conn.base_url, transport=self.transports.get(service), **creds, **opts))
+
+
+def _credentials(conn, *, skip: set[str]) -> dict[str, Any]:
+    """The connector's constructor arguments from a connection: every field but Muster's own, secrets resolved."""
+    out = {}
+    for name in type(conn).model_fields:
+        if name in BASE_FIELDS or name in skip:
+            continue
+        value = getattr(conn, name)
+        out[name] = value.resolve(_prefect_secret) if isinstance(value, SecretRef) else value
+    return out
 
 
 def _check_policy_services(cfg: TenantConfig, policy: Policy) -> None:

@@ -188,7 +188,7 @@ def _service_rows(obs: Observed, links: Mapping[str, str], people: Mapping[str, 
                   known_ids: Mapping[str, str], desired: DesiredService | None,
                   pending: Mapping[tuple[str, str, str], int]) -> list[RegisterRow]:
     managed = managed_ids(obs.service, policy, known_ids, obs.groups)
-    manual = bool(getattr(SERVICES.get(obs.service), "manual", False))
+    manual = obs.service in SERVICES and SERVICES[obs.service].manual
     accounts = {a.external_id: a for a in obs.accounts}
     departments = _department_members(obs)
     rows = []

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow, TokenStore
-from connectors._userindex import IndexedUsers
+from connectors._userindex import IndexedUsersAttribute
 
 TOKEN_TTL = 7200
 QPS_PER_API = 20
@@ -116,14 +116,8 @@ class DingTalkSandboxCore(Sandbox):
         self.notice_counts: Counter[tuple[str, int]] = Counter()  # (userid, day) → notices delivered
         self.notice_minute = SlidingWindow(5000, 60.0, clock)  # work-notice recipients of the app (§1.8)
 
-    @property
-    def users(self) -> IndexedUsers:
-        """userid → user record, indexed by mobile and unionid (kept in step with every change)."""
-        return self._users
-
-    @users.setter
-    def users(self, value: dict[str, dict[str, Any]]) -> None:
-        self._users = IndexedUsers(USER_INDEXES, value)
+    users = IndexedUsersAttribute(
+        USER_INDEXES, "userid → user record, indexed by mobile and unionid (kept in step with every change).")
 
     @property
     def credentials(self) -> dict[str, Any]:

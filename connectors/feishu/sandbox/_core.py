@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow
-from connectors._userindex import IndexedUsers
+from connectors._userindex import IndexedUsersAttribute
 
 PREFIX = "/open-apis"
 TOKEN_TTL = 7200
@@ -145,14 +145,8 @@ class FeishuSandboxCore(Sandbox):
         # literal routes before templated ones: /users/find_by_department is not /users/{user_id}
         self._routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
 
-    @property
-    def users(self) -> IndexedUsers:
-        """user_id → user record, indexed by mobile, email, open_id and union_id (kept in step)."""
-        return self._users
-
-    @users.setter
-    def users(self, value: dict[str, dict[str, Any]]) -> None:
-        self._users = IndexedUsers(USER_INDEXES, value)
+    users = IndexedUsersAttribute(
+        USER_INDEXES, "user_id → user record, indexed by mobile, email, open_id and union_id (kept in step).")
 
     @property
     def credentials(self) -> dict[str, str]:

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from connectors._sandbox import FaultPlan, Sandbox, SlidingWindow, TokenStore, route
-from connectors._userindex import IndexedUsers
+from connectors._userindex import IndexedUsersAttribute
 from connectors.wecom.client import (
     API_FORBIDDEN,
     TOKEN_API,
@@ -110,6 +110,14 @@ MESSAGES: dict[int, str] = {
 }
 
 
+# userids are unique regardless of letter case; mobile and email (any case) are unique too
+USER_INDEXES = {
+    "key": lambda uid, u: uid.lower(),
+    "mobile": lambda uid, u: u.get("mobile") or None,
+    "email": lambda uid, u: (u.get("email") or "").lower() or None,
+}
+
+
 @dataclass(frozen=True)
 class WeComLimits:
     """WeCom's documented limits (reference §2.3–2.6); tests shrink them."""
@@ -179,14 +187,8 @@ class WeComCore(Sandbox):
         self._member_minute = SlidingWindow(lim.member_messages_per_minute, 60, clock)
         self._member_hour = SlidingWindow(lim.member_messages_per_hour, 3600, clock)
 
-    @property
-    def users(self) -> IndexedUsers:
-        """userid → user record, indexed by lower-case userid, mobile and lower-case email (kept in step)."""
-        return self._users
-
-    @users.setter
-    def users(self, value: dict[str, dict[str, Any]]) -> None:
-        self._users = IndexedUsers(USER_INDEXES, value)
+    users = IndexedUsersAttribute(
+        USER_INDEXES, "userid → user record, indexed by lower-case userid, mobile and lower-case email (kept in step).")
 
     @property
     def credentials(self) -> dict[str, Any]:
@@ -332,13 +334,6 @@ class WeComCore(Sandbox):
         if not self.app_visible_root:
             raise WeComFault(60011)
 
-
-# userids are unique regardless of letter case; mobile and email (any case) are unique too
-USER_INDEXES = {
-    "key": lambda uid, u: uid.lower(),
-    "mobile": lambda uid, u: u.get("mobile") or None,
-    "email": lambda uid, u: (u.get("email") or "").lower() or None,
-}
 
 
 def _department(dept_id: int, name: str, parent: int, order: int = 0) -> dict[str, Any]:
